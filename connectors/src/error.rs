@@ -1,0 +1,50 @@
+//! The one failure taxonomy every connector reports in.
+
+/// Why one upstream attempt failed. Messages never contain personal data
+/// (no IDs, names or phone numbers): they go to operational logs.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum UpstreamError {
+    /// No answer within the attempt's time limit.
+    #[error("registry did not answer in time")]
+    Timeout,
+    /// Connection refused or reset, or a 5xx / 429 answer.
+    #[error("registry unavailable: {0}")]
+    Unavailable(String),
+    /// An answer that does not parse as the protocol says (including a 200
+    /// carrying a server fault).
+    #[error("registry sent a malformed answer: {0}")]
+    Malformed(String),
+    /// The registry refused the request itself (a 4xx or a client fault):
+    /// retrying cannot help.
+    #[error("registry rejected the request: {0}")]
+    Rejected(String),
+}
+
+impl UpstreamError {
+    /// Transient failures are worth another attempt and count against the circuit.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, UpstreamError::Rejected(_))
+    }
+
+    /// Classifies a transport error from reqwest.
+    pub fn from_reqwest(err: &reqwest::Error) -> Self {
+        if err.is_timeout() {
+            UpstreamError::Timeout
+        } else if err.is_decode() {
+            UpstreamError::Malformed("body could not be decoded".into())
+        } else if err.is_connect() {
+            UpstreamError::Unavailable("connection failed".into())
+        } else {
+            UpstreamError::Unavailable("connection closed or reset".into())
+        }
+    }
+
+    /// Classifies a non-success HTTP status.
+    pub fn from_status(status: reqwest::StatusCode) -> Self {
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            UpstreamError::Unavailable(format!("HTTP {}", status.as_u16()))
+        } else {
+            UpstreamError::Rejected(format!("HTTP {}", status.as_u16()))
+        }
+    }
+}

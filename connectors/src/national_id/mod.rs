@@ -1,0 +1,80 @@
+//! The national-ID registry (Civil Status Organization): one SOAP 1.1
+//! operation, `GetCitizen`, over HTTP POST to `{base_url}/national-id/soap`.
+//! Wire format: `schemas/upstream/national_id.xsd`; codec: [`codec`].
+//!
+//! The connector makes exactly one HTTP attempt per fetch and has no timeout
+//! of its own: retries, timeouts and caching are the gateway's.
+
+pub mod codec;
+mod record;
+
+pub use record::{CardStatus, CitizenRecord, Sex};
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+
+use crate::{Lookup, Registry, UpstreamError};
+
+/// Answers larger than this are not read to the end: a citizen record is
+/// well under 2 KiB.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// Client of the national-ID registry's SOAP endpoint.
+#[derive(Debug, Clone)]
+pub struct NationalIdRegistry {
+    client: reqwest::Client,
+    endpoint: String,
+}
+
+impl NationalIdRegistry {
+    /// `base_url` is the registry's root, e.g. `http://127.0.0.1:8090`.
+    pub fn new(client: reqwest::Client, base_url: &str) -> Self {
+        let endpoint = format!("{}{}", base_url.trim_end_matches('/'), codec::PATH);
+        NationalIdRegistry { client, endpoint }
+    }
+
+    async fn call(&self, national_id: &str) -> Result<Lookup<CitizenRecord>, UpstreamError> {
+        let mut response = self
+            .client
+            .post(&self.endpoint)
+            .header(CONTENT_TYPE, HeaderValue::from_static(codec::CONTENT_TYPE))
+            .header("SOAPAction", HeaderValue::from_static(codec::SOAP_ACTION_HEADER))
+            .body(codec::build_request(national_id))
+            .send()
+            .await
+            .map_err(|err| UpstreamError::from_reqwest(&err))?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|err| UpstreamError::from_reqwest(&err))? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(if status.is_success() {
+                    UpstreamError::Malformed("answer too large".into())
+                } else {
+                    UpstreamError::from_status(status)
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let lookup = codec::parse_response(status, &body)?;
+        if let Lookup::Found(record) = &lookup
+            && record.national_id != national_id
+        {
+            return Err(UpstreamError::Malformed("answer is about another national ID".into()));
+        }
+        Ok(lookup)
+    }
+}
+
+impl Registry for NationalIdRegistry {
+    const NAME: &'static str = "national_id";
+    /// 14 ASCII digits, already validated by the gateway.
+    type Key = String;
+    type Record = CitizenRecord;
+
+    async fn fetch(&self, key: &Self::Key) -> Result<Lookup<Self::Record>, UpstreamError> {
+        let outcome = self.call(key).await;
+        if let Err(err) = &outcome {
+            tracing::debug!(registry = Self::NAME, error = %err, "registry call failed");
+        }
+        outcome
+    }
+}

@@ -1,0 +1,176 @@
+//! Building and running one gateway: `Application::build(settings)` binds
+//! everything and returns the bound addresses and a `run` future.
+
+use crate::audit::AuditLog;
+use crate::auth::{ClientRegistry, KeyRing, PurposePolicy, RateLimits, TokenService};
+use crate::config::{self, ClientsFile, PurposesFile, Settings};
+use crate::http::state::{AppState, Registries};
+use crate::metrics::Metrics;
+use crate::resilience::{Policy, Resilient};
+use crate::store::Store;
+use actix_web::{App, HttpServer, web};
+use connectors::national_id::NationalIdRegistry;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The secrets of the demo configuration: a non-loopback listener refuses to
+/// start while any of them is accepted.
+const DEMO_SECRETS: &[&str] =
+    &["center-demo-secret", "center2-demo-secret", "limited-demo-secret", "auditor-demo-secret"];
+const DEMO_CALLBACK_SECRETS: &[&str] = &["center-demo-callback-secret"];
+
+pub struct Application {
+    pub addr: SocketAddr,
+    pub sandbox_addr: Option<SocketAddr>,
+    pub tls: bool,
+    server: actix_web::dev::Server,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
+    let path = &settings.auth.clients_file;
+    let text = config::read_config_file(path, config::DEFAULT_CLIENTS_TOML, "config/clients.toml")
+        .map_err(|e| anyhow::anyhow!("auth.clients_file {}: {e}", path.display()))?;
+    ClientsFile::parse(&text, &path.display().to_string()).map_err(|p| anyhow::anyhow!("{p}"))
+}
+
+fn load_purposes(settings: &Settings) -> anyhow::Result<PurposesFile> {
+    let path = &settings.auth.purposes_file;
+    let text = config::read_config_file(path, config::DEFAULT_PURPOSES_TOML, "config/purposes.toml")
+        .map_err(|e| anyhow::anyhow!("auth.purposes_file {}: {e}", path.display()))?;
+    PurposesFile::parse(&text, &path.display().to_string()).map_err(|p| anyhow::anyhow!("{p}"))
+}
+
+/// Every reason `serve` must refuse to start on this configuration (CONTRACT §1).
+pub fn hardening_problems(settings: &Settings) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    if settings.server.listen.ip().is_loopback() {
+        return Ok(problems);
+    }
+    let addr = settings.server.listen;
+    if settings.server.tls_cert.is_none() {
+        problems.push(format!("server.listen {addr} is not loopback: set server.tls_cert and server.tls_key"));
+    }
+    if settings.sandbox.enabled {
+        problems.push(format!("server.listen {addr} is not loopback: set sandbox.enabled = false"));
+    }
+    let clients = load_clients(settings)?;
+    for c in &clients.clients {
+        let demo_secret = DEMO_SECRETS.iter().any(|s| crate::auth::verify_secret_hash(&c.secret_hash, s));
+        let demo_callback = c.callback_secret.as_deref().is_some_and(|s| DEMO_CALLBACK_SECRETS.contains(&s));
+        if demo_secret || demo_callback {
+            problems.push(format!(
+                "server.listen {addr} is not loopback: client {} uses a demo secret; replace it in {}",
+                c.client_id,
+                settings.auth.clients_file.display()
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let metrics = Arc::new(Metrics::new());
+        let mut background = Vec::new();
+
+        let sandbox_addr = if settings.sandbox.enabled {
+            let sandbox = connectors::sandbox::Sandbox::new(None);
+            let (addr, serve) = sandbox
+                .bind(settings.sandbox.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("sandbox.listen {}: {e}", settings.sandbox.listen))?;
+            background.push(tokio::spawn(serve));
+            Some(addr)
+        } else {
+            None
+        };
+        let default_upstream = sandbox_addr.unwrap_or(settings.sandbox.listen);
+
+        let store = Store::open(&settings.store.url, Duration::from_millis(settings.store.busy_timeout_ms))
+            .await
+            .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
+        let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
+        let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
+        let policy = PurposePolicy::new(&load_purposes(&settings)?);
+        let audit = AuditLog::start(store, settings.store.max_batch, metrics.clone());
+
+        let registry = |name: &str| -> anyhow::Result<(reqwest::Client, String, Policy)> {
+            let s = &settings.registries[name];
+            let client = crate::tls::registry_client(s).map_err(|e| anyhow::anyhow!("registries.{name}: {e}"))?;
+            Ok((client, settings.registry_base_url(name, default_upstream), Policy::from(s)))
+        };
+        let (client, base, policy_ni) = registry("national_id")?;
+        let registries = Registries {
+            national_id: Resilient::new(NationalIdRegistry::new(client, &base), policy_ni, metrics.clone()),
+        };
+
+        let state = web::Data::new(AppState {
+            clients,
+            policy,
+            tokens: TokenService::new(
+                keys,
+                &settings.auth.issuer,
+                &settings.auth.audience,
+                Duration::from_secs(settings.auth.token_ttl_seconds),
+            ),
+            rate: RateLimits::new(
+                settings.auth.token_rate_per_second,
+                settings.auth.token_rate_burst,
+                settings.auth.denied_audit_per_minute,
+            ),
+            audit,
+            metrics: metrics.clone(),
+            registries,
+        });
+        let metrics_data = web::Data::new(metrics);
+        let factory = move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(metrics_data.clone())
+                .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
+                .configure(crate::http::routes)
+        };
+        let mut server = HttpServer::new(factory).shutdown_timeout(10);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let tls = settings.server.tls_cert.is_some();
+        let server = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => {
+                let config = crate::tls::server_config(cert, key)?;
+                server.bind_rustls_0_23(settings.server.listen, config)
+            }
+            _ => server.bind(settings.server.listen),
+        }
+        .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", settings.server.listen))?;
+        let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("server bound no address"))?;
+        Ok(Application { addr, sandbox_addr, tls, server: server.run(), background })
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM), then stops background work.
+    pub async fn run(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+}
+
+/// Loads settings from `file` (or the default `config/bawaba.toml` when it exists).
+pub fn load_settings(file: Option<&Path>) -> Result<Settings, config::Problems> {
+    match file {
+        Some(f) => Settings::load(Some(f)),
+        None => {
+            let default = Path::new("config/bawaba.toml");
+            Settings::load(default.exists().then_some(default))
+        }
+    }
+}

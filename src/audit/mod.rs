@@ -1,0 +1,218 @@
+//! The audit log: one event per `/v1` call and token request, in a hash chain,
+//! committed durably before the answer leaves.
+
+mod chain;
+mod writer;
+
+pub use chain::{GENESIS_HASH, VerifyReport, event_hash, verify_chain};
+pub use writer::AuditLog;
+
+use serde::Serialize;
+
+/// What was attempted. Also the unit of purpose policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+pub enum Action {
+    #[serde(rename = "token.issue")]
+    TokenIssue,
+    #[serde(rename = "national_id.verify")]
+    NationalIdVerify,
+    #[serde(rename = "commercial_register.verify")]
+    CommercialRegisterVerify,
+    #[serde(rename = "real_estate.verify")]
+    RealEstateVerify,
+    #[serde(rename = "security_check.submit")]
+    SecurityCheckSubmit,
+    #[serde(rename = "security_check.read")]
+    SecurityCheckRead,
+    #[serde(rename = "sms.send")]
+    SmsSend,
+    #[serde(rename = "sms.read")]
+    SmsRead,
+    #[serde(rename = "sms.delivery_report")]
+    SmsDeliveryReport,
+    #[serde(rename = "sms.inbound")]
+    SmsInbound,
+    #[serde(rename = "audit.query")]
+    AuditQuery,
+    #[serde(rename = "audit.export")]
+    AuditExport,
+    #[serde(rename = "audit.integrity")]
+    AuditIntegrity,
+    #[serde(rename = "auth.denied")]
+    AuthDenied,
+}
+
+impl Action {
+    pub const ALL: [Action; 14] = [
+        Action::TokenIssue,
+        Action::NationalIdVerify,
+        Action::CommercialRegisterVerify,
+        Action::RealEstateVerify,
+        Action::SecurityCheckSubmit,
+        Action::SecurityCheckRead,
+        Action::SmsSend,
+        Action::SmsRead,
+        Action::SmsDeliveryReport,
+        Action::SmsInbound,
+        Action::AuditQuery,
+        Action::AuditExport,
+        Action::AuditIntegrity,
+        Action::AuthDenied,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::TokenIssue => "token.issue",
+            Action::NationalIdVerify => "national_id.verify",
+            Action::CommercialRegisterVerify => "commercial_register.verify",
+            Action::RealEstateVerify => "real_estate.verify",
+            Action::SecurityCheckSubmit => "security_check.submit",
+            Action::SecurityCheckRead => "security_check.read",
+            Action::SmsSend => "sms.send",
+            Action::SmsRead => "sms.read",
+            Action::SmsDeliveryReport => "sms.delivery_report",
+            Action::SmsInbound => "sms.inbound",
+            Action::AuditQuery => "audit.query",
+            Action::AuditExport => "audit.export",
+            Action::AuditIntegrity => "audit.integrity",
+            Action::AuthDenied => "auth.denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The scope a bearer token needs for this action (None: not a bearer call).
+    pub fn required_scope(self) -> Option<crate::auth::Scope> {
+        use crate::auth::Scope;
+        match self {
+            Action::NationalIdVerify => Some(Scope::NationalIdVerify),
+            Action::CommercialRegisterVerify => Some(Scope::CommercialRegisterVerify),
+            Action::RealEstateVerify => Some(Scope::RealEstateVerify),
+            Action::SecurityCheckSubmit | Action::SecurityCheckRead => Some(Scope::SecurityCheck),
+            Action::SmsSend | Action::SmsRead => Some(Scope::SmsSend),
+            Action::AuditQuery | Action::AuditExport | Action::AuditIntegrity => Some(Scope::AuditRead),
+            Action::TokenIssue | Action::AuthDenied | Action::SmsDeliveryReport | Action::SmsInbound => None,
+        }
+    }
+}
+
+/// Whether a registry record was looked up, and how it was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheUse {
+    Hit,
+    Miss,
+    Stale,
+    None,
+}
+
+impl CacheUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+            CacheUse::Stale => "stale",
+            CacheUse::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CacheUse> {
+        [CacheUse::Hit, CacheUse::Miss, CacheUse::Stale, CacheUse::None].into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// An event as the API shows it and the chain hashes it. Field order is the
+/// contract's (and the CSV export's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    pub id: String,
+    pub seq: i64,
+    pub at: String,
+    pub client_id: Option<String>,
+    pub center_id: Option<String>,
+    pub operator_id: Option<String>,
+    pub action: Action,
+    pub subject: Option<String>,
+    pub purpose: Option<String>,
+    pub case_ref: Option<String>,
+    pub outcome: String,
+    pub http_status: u16,
+    pub cache: CacheUse,
+    pub duration_ms: u64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An event before it has a place in the chain.
+#[derive(Debug, Clone, Default)]
+pub struct NewEvent {
+    pub id: String,
+    pub at: String,
+    pub client_id: Option<String>,
+    pub center_id: Option<String>,
+    pub operator_id: Option<String>,
+    pub action: Option<Action>,
+    pub subject: Option<String>,
+    pub purpose: Option<String>,
+    pub case_ref: Option<String>,
+    pub outcome: String,
+    pub http_status: u16,
+    pub cache: Option<CacheUse>,
+    pub duration_ms: u64,
+}
+
+/// Filters of `/v1/audit/events` (and export). Values are bound as
+/// parameters, never spliced into SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditFilter {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub center_id: Option<String>,
+    pub operator_id: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    /// RFC 3339 UTC, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339 UTC, exclusive.
+    pub to: Option<String>,
+}
+
+impl AuditFilter {
+    /// The equality filters as (column, value); column names are fixed here.
+    pub fn equalities(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("subject", &self.subject),
+            ("client_id", &self.client_id),
+            ("center_id", &self.center_id),
+            ("operator_id", &self.operator_id),
+            ("action", &self.action),
+            ("outcome", &self.outcome),
+        ]
+        .into_iter()
+        .filter_map(|(c, v)| v.as_deref().map(|v| (c, v)))
+        .collect()
+    }
+}
+
+/// Current time as the audit log writes it: RFC 3339 UTC with microseconds,
+/// fixed width so that text order is time order.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format_rfc3339(now)
+}
+
+pub fn format_rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}

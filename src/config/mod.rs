@@ -1,0 +1,310 @@
+//! Configuration in layers: the embedded default (`config/bawaba.toml`) → the
+//! file given on the command line → `BAWABA__SECTION__KEY` environment
+//! variables. Unknown keys are errors, and validation reports every problem at
+//! once, each naming the key, the value and the fix.
+
+mod clients;
+mod layers;
+mod purposes;
+
+pub use clients::{ClientConfig, ClientsFile};
+pub use layers::{ConfigProblem, Problems};
+pub use purposes::PurposesFile;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The embedded default configuration: what `cargo run --release` runs on.
+pub const DEFAULT_TOML: &str = include_str!("../../config/bawaba.toml");
+pub const DEFAULT_CLIENTS_TOML: &str = include_str!("../../config/clients.toml");
+pub const DEFAULT_PURPOSES_TOML: &str = include_str!("../../config/purposes.toml");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub sandbox: SandboxSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub registries: BTreeMap<String, RegistrySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// PEM certificate chain and key: when both are set the API is served over
+    /// TLS 1.2/1.3 (rustls).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StoreSettings {
+    /// `sqlite://path` or `postgres://…`.
+    pub url: String,
+    /// Most audit events committed in one transaction (group commit).
+    pub max_batch: usize,
+    /// How long a store operation may wait for a lock before the store counts as down.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SandboxSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub token_ttl_seconds: u64,
+    pub clients_file: PathBuf,
+    pub purposes_file: PathBuf,
+    /// A PKCS#8 PEM P-256 key to sign tokens with. When absent, the gateway
+    /// generates one on first start and keeps it in the store, where every
+    /// replica finds it.
+    pub signing_key_file: Option<PathBuf>,
+    /// `/oauth/token` requests per second per source address, and burst.
+    pub token_rate_per_second: u32,
+    pub token_rate_burst: u32,
+    /// `auth.denied` audit events recorded per minute per source address (so
+    /// junk cannot flood the log); further 401s are answered but not recorded.
+    pub denied_audit_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LogSettings {
+    /// A tracing filter, e.g. `info` or `bawaba=debug,info`.
+    pub level: String,
+    /// `json` or `pretty`.
+    pub format: String,
+}
+
+/// The one resilience block every registry embeds (with its own defaults).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RegistrySettings {
+    /// Defaults to the embedded sandbox's address.
+    pub base_url: Option<String>,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_elapsed_ms: u64,
+    pub circuit_failure_threshold: u32,
+    pub circuit_open_ms: u64,
+    pub max_concurrency: usize,
+    pub cache_ttl_seconds: u64,
+    pub not_found_ttl_seconds: u64,
+    pub stale_seconds: u64,
+    pub cache_capacity: u64,
+    /// PEM bundle of the CAs trusted for this registry (instead of the system roots).
+    pub ca_bundle: Option<PathBuf>,
+    /// PEM client certificate chain and key for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// The registries this build knows; each must have a settings block.
+pub const REGISTRIES: &[&str] = &["national_id"];
+
+impl Settings {
+    /// Loads defaults → `file` (if any) → environment, and validates the whole.
+    pub fn load(file: Option<&Path>) -> Result<Settings, Problems> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Settings, Problems> {
+        let merged = layers::merge(DEFAULT_TOML, file, env)?;
+        // Unknown keys are collected by `serde_ignored` rather than
+        // `deny_unknown_fields`, so that all of them are reported at once.
+        let settings = layers::deserialize::<Settings>(merged)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), Problems> {
+        let mut p = Problems::default();
+        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres://")) {
+            p.push("store.url", &self.store.url, "must start with sqlite:// or postgres://");
+        }
+        if self.store.max_batch == 0 {
+            p.push("store.max_batch", "0", "must be at least 1");
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            p.push("server.tls_cert", "(one of two)", "set both server.tls_cert and server.tls_key, or neither");
+        }
+        for (key, path) in [
+            ("server.tls_cert", &self.server.tls_cert),
+            ("server.tls_key", &self.server.tls_key),
+            ("auth.signing_key_file", &self.auth.signing_key_file),
+        ] {
+            if let Some(path) = path {
+                if !path.exists() {
+                    p.push(key, &path.display().to_string(), "file does not exist");
+                }
+            }
+        }
+        if self.auth.token_ttl_seconds == 0 || self.auth.token_ttl_seconds > 900 {
+            p.push(
+                "auth.token_ttl_seconds",
+                &self.auth.token_ttl_seconds.to_string(),
+                "must be between 1 and 900 (tokens live at most 15 minutes)",
+            );
+        }
+        if self.auth.token_rate_per_second == 0 || self.auth.token_rate_burst == 0 {
+            p.push("auth.token_rate_per_second", "0", "rates must be at least 1");
+        }
+        if self.auth.denied_audit_per_minute == 0 {
+            p.push("auth.denied_audit_per_minute", "0", "must be at least 1");
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            p.push("log.format", &self.log.format, "must be json or pretty");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            p.push("log.level", &self.log.level, "is not a valid tracing filter");
+        }
+        for name in REGISTRIES {
+            if !self.registries.contains_key(*name) {
+                p.push(&format!("registries.{name}"), "(missing)", "every registry needs a settings block");
+            }
+        }
+        for (name, r) in &self.registries {
+            let key = |k: &str| format!("registries.{name}.{k}");
+            if !REGISTRIES.contains(&name.as_str()) {
+                p.push(
+                    &format!("registries.{name}"),
+                    name,
+                    &format!("unknown registry; known: {}", REGISTRIES.join(", ")),
+                );
+            }
+            if let Some(url) = &r.base_url {
+                if reqwest::Url::parse(url).is_err() {
+                    p.push(&key("base_url"), url, "is not a URL");
+                }
+            }
+            for (k, v) in [
+                ("timeout_ms", r.timeout_ms),
+                ("backoff_initial_ms", r.backoff_initial_ms),
+                ("circuit_open_ms", r.circuit_open_ms),
+                ("cache_capacity", r.cache_capacity),
+            ] {
+                if v == 0 {
+                    p.push(&key(k), "0", "must be at least 1");
+                }
+            }
+            if r.max_attempts == 0 {
+                p.push(&key("max_attempts"), "0", "must be at least 1");
+            }
+            if r.circuit_failure_threshold == 0 {
+                p.push(&key("circuit_failure_threshold"), "0", "must be at least 1");
+            }
+            if r.max_concurrency == 0 {
+                p.push(&key("max_concurrency"), "0", "must be at least 1");
+            }
+            if r.client_cert.is_some() != r.client_key.is_some() {
+                p.push(&key("client_cert"), "(one of two)", "set both client_cert and client_key, or neither");
+            }
+            for (k, path) in
+                [("ca_bundle", &r.ca_bundle), ("client_cert", &r.client_cert), ("client_key", &r.client_key)]
+            {
+                if let Some(path) = path {
+                    if !path.exists() {
+                        p.push(&key(k), &path.display().to_string(), "file does not exist");
+                    }
+                }
+            }
+        }
+        p.into_result()
+    }
+
+    /// The base URL of one registry: its own setting, or the sandbox's address.
+    pub fn registry_base_url(&self, name: &str, sandbox_addr: SocketAddr) -> String {
+        self.registries.get(name).and_then(|r| r.base_url.clone()).unwrap_or_else(|| format!("http://{sandbox_addr}"))
+    }
+}
+
+/// Reads a file named in configuration, or the embedded copy when the path is
+/// the default one and the file is absent (a binary run outside the repository).
+pub fn read_config_file(path: &Path, embedded: &str, default_path: &str) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path == Path::new(default_path) => {
+            Ok(embedded.to_owned())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.sandbox.listen.to_string(), "127.0.0.1:8090");
+        assert_eq!(s.store.url, "sqlite://data/bawaba.db");
+        assert!(s.sandbox.enabled);
+        assert_eq!(s.registries["national_id"].cache_ttl_seconds, 3600);
+    }
+
+    #[test]
+    fn environment_variables_override_nested_keys() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("BAWABA__SERVER__LISTEN", "127.0.0.1:8081"),
+                ("BAWABA__SANDBOX__ENABLED", "false"),
+                ("BAWABA__REGISTRIES__NATIONAL_ID__TIMEOUT_MS", "750"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen.port(), 8081);
+        assert!(!s.sandbox.enabled);
+        assert_eq!(s.registries["national_id"].timeout_ms, 750);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let problems = Settings::load_from(
+            None,
+            &env(&[
+                ("BAWABA__SERVER__LISTNE", "x"),
+                ("BAWABA__STORE__URL", "mysql://x"),
+                ("BAWABA__LOG__FORMAT", "xml"),
+                ("BAWABA__REGISTRIES__NATIONAL_ID__MAX_ATTEMPTS", "0"),
+            ]),
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"server.listne"), "{keys:?}");
+        // Unknown keys stop the typed pass; fix them and the rest are reported together.
+        let problems = Settings::load_from(
+            None,
+            &env(&[
+                ("BAWABA__STORE__URL", "mysql://x"),
+                ("BAWABA__LOG__FORMAT", "xml"),
+                ("BAWABA__REGISTRIES__NATIONAL_ID__MAX_ATTEMPTS", "0"),
+            ]),
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["store.url", "log.format", "registries.national_id.max_attempts"]);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let problems = Settings::load_from(None, &env(&[("BAWABA__SERVER__LISTEN", "not-an-address")])).unwrap_err();
+        assert_eq!(problems.0[0].key, "server.listen");
+    }
+}

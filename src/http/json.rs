@@ -1,0 +1,150 @@
+//! The JSON body extractor of `/v1`: `application/json` only (415), at most
+//! 64 KiB (413), unknown fields rejected, and every parse error named by its
+//! field path (400).
+
+use crate::error::ApiError;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::pin::Pin;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub struct ApiJson<T>(pub T);
+
+pub fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false)
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let declared: Option<usize> = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared.is_some_and(|n| n > BODY_LIMIT) {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            let mut body = Vec::with_capacity(declared.unwrap_or(512).min(BODY_LIMIT));
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| ApiError::invalid_detail("The request body could not be read."))?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(ApiError::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse(&body).map(ApiJson)
+        })
+    }
+}
+
+/// Parses a JSON body into `T`, naming the failing field.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let reason = match inner.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    return Err(ApiError::invalid_detail(format!(
+                        "The body is not valid JSON (line {}, column {}).",
+                        inner.line(),
+                        inner.column()
+                    )));
+                }
+                _ => describe(&inner.to_string()),
+            };
+            let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+            Err(ApiError::invalid(&field, &reason))
+        }
+    }
+}
+
+/// A short reason from a serde message, without echoing the client's value.
+fn describe(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return format!("unknown field {name}");
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return format!("missing field {name}");
+    }
+    if message.starts_with("invalid type") {
+        let expected = message.split("expected ").nth(1).unwrap_or("another type");
+        let expected = expected.split(" at line").next().unwrap_or(expected);
+        return format!("wrong type, expected {expected}");
+    }
+    if message.starts_with("unknown variant") {
+        return "unknown value".into();
+    }
+    "invalid value".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        a: String,
+        inner: Inner,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        b: u32,
+    }
+
+    fn field_errors(r: Result<Body, ApiError>) -> Vec<(String, String)> {
+        r.unwrap_err().field_errors().into_iter().map(|e| (e.field, e.reason)).collect()
+    }
+
+    #[test]
+    fn an_unknown_nested_field_is_named_by_its_path() {
+        let r = parse::<Body>(br#"{"a":"x","inner":{"b":1,"c":2}}"#);
+        assert_eq!(field_errors(r), [("inner.c".into(), "unknown field c".into())]);
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let r = parse::<Body>(br#"{"inner":{"b":1}}"#);
+        assert_eq!(field_errors(r), [("body".into(), "missing field a".into())]);
+    }
+
+    #[test]
+    fn a_wrong_type_does_not_echo_the_value() {
+        let r = parse::<Body>(br#"{"a":"x","inner":{"b":"29001011300036"}}"#);
+        let errs = field_errors(r);
+        assert_eq!(errs[0].0, "inner.b");
+        assert!(!errs[0].1.contains("2900"), "{errs:?}");
+    }
+
+    #[test]
+    fn malformed_json_is_an_invalid_request() {
+        let r = parse::<Body>(b"{\"a\":");
+        assert_eq!(r.unwrap_err().code(), "invalid_request");
+    }
+}

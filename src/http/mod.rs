@@ -1,0 +1,61 @@
+//! The HTTP API: the route table and the helpers handlers share.
+
+pub mod audit_api;
+pub mod context;
+mod context_dto;
+pub mod gate;
+pub mod json;
+pub mod openapi;
+mod ops;
+pub mod state;
+mod token;
+mod verify_national_id;
+
+use crate::audit::Action;
+use crate::error::ApiError;
+use actix_web::{HttpMessage, HttpRequest, web};
+use gate::gate;
+
+/// The route table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/oauth/token").wrap_fn(gate(Action::TokenIssue)).route(web::post().to(token::issue)))
+        .route("/.well-known/jwks.json", web::get().to(token::jwks))
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .route("/openapi.json", web::get().to(ops::openapi))
+        .service(
+            web::scope("/v1")
+                .service(
+                    web::resource("/national-id/verify")
+                        .wrap_fn(gate(Action::NationalIdVerify))
+                        .route(web::post().to(verify_national_id::verify)),
+                )
+                .service(
+                    web::resource("/audit/events")
+                        .wrap_fn(gate(Action::AuditQuery))
+                        .route(web::get().to(audit_api::events)),
+                )
+                .service(
+                    web::resource("/audit/integrity")
+                        .wrap_fn(gate(Action::AuditIntegrity))
+                        .route(web::get().to(audit_api::integrity)),
+                ),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// `Cache-Control: no-cache` (or `max-age=0`) on a request asks for revalidation.
+pub fn wants_revalidation(req: &HttpRequest) -> bool {
+    req.headers().get_all(actix_web::http::header::CACHE_CONTROL).filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').map(str::trim).any(|d| d.eq_ignore_ascii_case("no-cache") || d.eq_ignore_ascii_case("max-age=0"))
+    })
+}
+
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions().get::<context::RequestContext>().map(|c| c.id.clone()).unwrap_or_default()
+}

@@ -1,0 +1,30 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Bawaba", description = "The gateway between citizen-service centers and the national registries."),
+    paths(
+        super::token::issue, super::token::jwks,
+        super::verify_national_id::verify,
+        super::audit_api::events, super::audit_api::integrity,
+        super::ops::healthz, super::ops::readyz, super::ops::metrics,
+    ),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

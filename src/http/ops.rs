@@ -1,0 +1,48 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+
+use super::state::AppState;
+use crate::resilience::CircuitState;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready`, `degraded` (a circuit is open; still 200) or `not_ready` (the store is down; 503).
+    pub status: &'static str,
+    pub store: &'static str,
+    pub connectors: BTreeMap<&'static str, &'static str>,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let store_up = state.audit.is_up();
+    let connectors: BTreeMap<&'static str, &'static str> =
+        state.registries.circuits().into_iter().map(|(name, c)| (name, c.state().as_str())).collect();
+    let any_open = state.registries.circuits().iter().any(|(_, c)| c.state() != CircuitState::Closed);
+    let status = match (store_up, any_open) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    let body = Readiness { status, store: if store_up { "ok" } else { "down" }, connectors };
+    if store_up {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "1")).json(body)
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document())
+}

@@ -1,0 +1,130 @@
+//! `POST /v1/national-id/verify`.
+
+use super::context_dto::{ContextDto, parse_context};
+use super::gate::{AuditNote, Caller};
+use super::json::ApiJson;
+use super::state::AppState;
+use crate::audit::Action;
+use crate::domain::national_id::{CheckDigit, Gender, NationalId};
+use crate::error::{ApiError, FieldError};
+use crate::resilience::Unavailable;
+use crate::verify::national_id::{Claims, Facts, facts, match_claims};
+use crate::verify::{Outcome, Source, Verification};
+use actix_web::{HttpRequest, HttpResponse, web};
+use connectors::{Lookup, Registry};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyNationalIdRequest {
+    /// 14 digits; Arabic-Indic digits, spaces and hyphens are accepted.
+    pub national_id: String,
+    #[serde(default)]
+    pub claims: ClaimsDto,
+    pub context: ContextDto,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimsDto {
+    pub full_name: Option<String>,
+    /// YYYY-MM-DD.
+    pub birth_date: Option<String>,
+    /// `male` or `female`.
+    pub gender: Option<String>,
+    pub mother_name: Option<String>,
+}
+
+fn parse_claims(dto: ClaimsDto, errors: &mut Vec<FieldError>) -> Claims {
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    let birth_date = dto.birth_date.and_then(|d| {
+        time::Date::parse(&crate::domain::digits::to_ascii_digits(&d), date_format)
+            .map_err(|_| errors.push(FieldError::new("claims.birth_date", "not a date (YYYY-MM-DD)")))
+            .ok()
+    });
+    let gender = dto.gender.and_then(|g| match g.as_str() {
+        "male" => Some(Gender::Male),
+        "female" => Some(Gender::Female),
+        _ => {
+            errors.push(FieldError::new("claims.gender", "must be male or female"));
+            None
+        }
+    });
+    for (field, value) in [("claims.full_name", &dto.full_name), ("claims.mother_name", &dto.mother_name)] {
+        if value.as_ref().is_some_and(|v| v.trim().is_empty() || v.chars().count() > 200) {
+            errors.push(FieldError::new(field, "must be 1 to 200 characters"));
+        }
+    }
+    Claims { full_name: dto.full_name, birth_date, gender, mother_name: dto.mother_name }
+}
+
+#[utoipa::path(
+    post, path = "/v1/national-id/verify", tag = "verification",
+    request_body = VerifyNationalIdRequest,
+    responses(
+        (status = 200, description = "Match results and facts", body = inline(Verification<Facts>)),
+        (status = 400, description = "invalid_national_id or invalid_request", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody),
+        (status = 503, body = crate::error::ProblemBody), (status = 504, body = crate::error::ProblemBody),
+    ),
+    security(("bearer" = ["national_id:verify"]))
+)]
+pub async fn verify(
+    state: web::Data<AppState>,
+    caller: Caller,
+    note: AuditNote,
+    req: HttpRequest,
+    body: ApiJson<VerifyNationalIdRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let mut errors = Vec::new();
+    let context = parse_context(&body.context, &mut errors);
+    note.update(|n| context.record(n));
+    let claims = parse_claims(body.claims, &mut errors);
+    let national_id = NationalId::parse(&body.national_id, time::OffsetDateTime::now_utc().date());
+    match (&national_id, errors.is_empty()) {
+        (Err(e), true) => return Err(ApiError::InvalidNationalId { reason: e.reason() }),
+        (Err(e), false) => errors.insert(0, FieldError::new("national_id", e.reason())),
+        _ => {}
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidRequest { detail: None, errors });
+    }
+    let national_id = national_id.expect("checked above");
+    note.update(|n| n.subject = Some(national_id.as_str().to_owned()));
+    context.authorise(&state, &caller.0, Action::NationalIdVerify)?;
+
+    let signal = match national_id.check_digit() {
+        CheckDigit::Consistent => "consistent",
+        CheckDigit::Inconsistent => "inconsistent",
+        CheckDigit::Undetermined => "undetermined",
+    };
+    state.metrics.check_digit.with_label_values(&[signal]).inc();
+
+    let revalidate = super::wants_revalidation(&req);
+    let answer =
+        state.registries.national_id.get(&national_id.as_str().to_owned(), revalidate).await.map_err(|e| match e {
+            Unavailable::Timeout => ApiError::UpstreamTimeout,
+            Unavailable::Down { retry_after } => {
+                ApiError::UpstreamUnavailable { retry_after_secs: retry_after.as_secs() }
+            }
+        })?;
+    note.update(|n| n.cache = Some(answer.cache));
+    let source = Source::new(connectors::national_id::NationalIdRegistry::NAME, answer.cache, answer.age());
+    let request_id = super::request_id(&req);
+    let response: Verification<Facts> = match &answer.entry.lookup {
+        Lookup::NotFound => Verification { request_id, outcome: Outcome::NotFound, fields: None, facts: None, source },
+        Lookup::Found(record) => {
+            let fields = match_claims(&claims, record);
+            Verification {
+                request_id,
+                outcome: Outcome::of(&fields),
+                fields: Some(fields),
+                facts: Some(facts(record)),
+                source,
+            }
+        }
+    };
+    note.update(|n| n.outcome = Some(response.outcome.as_str().to_owned()));
+    Ok(HttpResponse::Ok().json(response))
+}

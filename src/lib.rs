@@ -1,0 +1,20 @@
+//! Bawaba (بوابة, "gateway"): one authenticated, cached, retrying, audited door
+//! between citizen-service center applications and the national registries.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod resilience;
+pub mod store;
+pub mod telemetry;
+pub mod tls;
+pub mod verify;
+
+pub use app::Application;

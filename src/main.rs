@@ -1,0 +1,13 @@
+//! The `bawaba` binary: a thin main over the library.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process, before anything builds a
+    // rustls config (several crates could otherwise disagree on the default).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    bawaba::cli::run(bawaba::cli::Cli::parse()).await
+}

@@ -1,0 +1,264 @@
+//! The one resilience stack every registry shares:
+//! cache → single flight → circuit breaker → concurrency limit → retry with
+//! backoff (transient failures only) → per-attempt timeout → the connector.
+//!
+//! It is generic over [`connectors::Registry`]; a registry only supplies its
+//! settings block.
+
+mod circuit;
+
+pub use circuit::{Circuit, CircuitState};
+
+use crate::audit::CacheUse;
+use crate::config::RegistrySettings;
+use crate::metrics::Metrics;
+use connectors::{Lookup, Registry, UpstreamError};
+use moka::Expiry;
+use moka::future::Cache;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// The settings of one registry's stack, as durations.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max_elapsed: Duration,
+    pub circuit_failure_threshold: u32,
+    pub circuit_open: Duration,
+    pub max_concurrency: usize,
+    pub ttl: Duration,
+    pub not_found_ttl: Duration,
+    pub stale: Duration,
+    pub capacity: u64,
+}
+
+impl From<&RegistrySettings> for Policy {
+    fn from(s: &RegistrySettings) -> Self {
+        Policy {
+            timeout: Duration::from_millis(s.timeout_ms),
+            max_attempts: s.max_attempts,
+            backoff_initial: Duration::from_millis(s.backoff_initial_ms),
+            backoff_max_elapsed: Duration::from_millis(s.backoff_max_elapsed_ms),
+            circuit_failure_threshold: s.circuit_failure_threshold,
+            circuit_open: Duration::from_millis(s.circuit_open_ms),
+            max_concurrency: s.max_concurrency,
+            ttl: Duration::from_secs(s.cache_ttl_seconds),
+            not_found_ttl: Duration::from_secs(s.not_found_ttl_seconds),
+            stale: Duration::from_secs(s.stale_seconds),
+            capacity: s.cache_capacity,
+        }
+    }
+}
+
+/// A registry answer as kept in the cache.
+#[derive(Debug)]
+pub struct Cached<T> {
+    pub lookup: Lookup<T>,
+    pub fetched_at: Instant,
+}
+
+/// What the stack answers: the record (or its absence) and where it came from.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    pub entry: Arc<Cached<T>>,
+    pub cache: CacheUse,
+}
+
+impl<T> Answer<T> {
+    pub fn age(&self) -> Duration {
+        self.entry.fetched_at.elapsed()
+    }
+    pub fn stale(&self) -> bool {
+        self.cache == CacheUse::Stale
+    }
+}
+
+/// Why no answer could be given (after retries, with no usable stale copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The registry failed or its circuit is open; retry after this long.
+    Down { retry_after: Duration },
+    /// The last attempt timed out.
+    Timeout,
+}
+
+struct EntryExpiry {
+    ttl: Duration,
+    not_found_ttl: Duration,
+    stale: Duration,
+}
+
+impl<K, T> Expiry<K, Arc<Cached<T>>> for EntryExpiry {
+    fn expire_after_create(&self, _: &K, value: &Arc<Cached<T>>, _: Instant) -> Option<Duration> {
+        Some(self.fresh_for(value) + self.stale)
+    }
+    fn expire_after_update(&self, _: &K, value: &Arc<Cached<T>>, _: Instant, _: Option<Duration>) -> Option<Duration> {
+        Some(self.fresh_for(value) + self.stale)
+    }
+}
+
+impl EntryExpiry {
+    fn fresh_for<T>(&self, value: &Cached<T>) -> Duration {
+        match value.lookup {
+            Lookup::Found(_) => self.ttl,
+            Lookup::NotFound => self.not_found_ttl,
+        }
+    }
+}
+
+pub struct Resilient<R: Registry> {
+    registry: Arc<R>,
+    policy: Policy,
+    records: Cache<R::Key, Arc<Cached<R::Record>>>,
+    inflight: Cache<R::Key, Arc<Cached<R::Record>>>,
+    circuit: Arc<Circuit>,
+    limit: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+impl<R: Registry> Resilient<R> {
+    pub fn new(registry: R, policy: Policy, metrics: Arc<Metrics>) -> Self {
+        let records = Cache::builder()
+            .max_capacity(policy.capacity)
+            .expire_after(EntryExpiry { ttl: policy.ttl, not_found_ttl: policy.not_found_ttl, stale: policy.stale })
+            .build();
+        let inflight = Cache::builder().max_capacity(policy.capacity).build();
+        let gauge = metrics.circuit_state.with_label_values(&[R::NAME]);
+        Resilient {
+            registry: Arc::new(registry),
+            circuit: Arc::new(Circuit::new(policy.circuit_failure_threshold, policy.circuit_open, gauge)),
+            limit: Arc::new(Semaphore::new(policy.max_concurrency)),
+            policy,
+            records,
+            inflight,
+            metrics,
+        }
+    }
+
+    pub fn circuit(&self) -> Arc<Circuit> {
+        self.circuit.clone()
+    }
+
+    /// Looks `key` up: from the cache when fresh (unless `revalidate`), else
+    /// from the registry, falling back to a stale copy when the registry fails.
+    pub async fn get(&self, key: &R::Key, revalidate: bool) -> Result<Answer<R::Record>, Unavailable> {
+        let cached = self.records.get(key).await;
+        if let Some(entry) = &cached {
+            let fresh_for = match entry.lookup {
+                Lookup::Found(_) => self.policy.ttl,
+                Lookup::NotFound => self.policy.not_found_ttl,
+            };
+            if !revalidate && entry.fetched_at.elapsed() < fresh_for {
+                self.count_cache("hit");
+                return Ok(Answer { entry: entry.clone(), cache: CacheUse::Hit });
+            }
+        }
+        self.count_cache(if revalidate { "revalidate" } else { "miss" });
+        match self.fetch_coalesced(key).await {
+            Ok(entry) => Ok(Answer { entry, cache: CacheUse::Miss }),
+            Err(err) => match cached {
+                Some(entry) if entry.fetched_at.elapsed() <= self.fresh_for(&entry) + self.policy.stale => {
+                    self.count_cache("stale");
+                    Ok(Answer { entry, cache: CacheUse::Stale })
+                }
+                _ => Err(err),
+            },
+        }
+    }
+
+    fn fresh_for(&self, entry: &Cached<R::Record>) -> Duration {
+        match entry.lookup {
+            Lookup::Found(_) => self.policy.ttl,
+            Lookup::NotFound => self.policy.not_found_ttl,
+        }
+    }
+
+    fn count_cache(&self, result: &str) {
+        self.metrics.cache_lookups.with_label_values(&[R::NAME, result]).inc();
+    }
+
+    /// Single flight: concurrent callers for one key share one upstream call
+    /// (moka runs one initialiser per key and hands its result to every waiter).
+    async fn fetch_coalesced(&self, key: &R::Key) -> Result<Arc<Cached<R::Record>>, Unavailable> {
+        let result = self
+            .inflight
+            .try_get_with(key.clone(), async {
+                let lookup = self.call(key).await?;
+                let entry = Arc::new(Cached { lookup, fetched_at: Instant::now() });
+                self.records.insert(key.clone(), entry.clone()).await;
+                Ok::<_, Unavailable>(entry)
+            })
+            .await;
+        // The flight is over: the next miss must ask the registry again.
+        self.inflight.invalidate(key).await;
+        result.map_err(|e| (*e).clone())
+    }
+
+    /// Circuit → concurrency limit → retry with backoff → per-attempt timeout.
+    async fn call(&self, key: &R::Key) -> Result<Lookup<R::Record>, Unavailable> {
+        let admitted = self.circuit.admit().map_err(|retry_after| Unavailable::Down { retry_after })?;
+        let permit = match tokio::time::timeout(self.policy.timeout, self.limit.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                self.circuit.record(admitted, None);
+                return Err(Unavailable::Down { retry_after: Duration::from_secs(1) });
+            }
+        };
+        let result = self.retrying(key).await;
+        drop(permit);
+        match &result {
+            Ok(_) => self.circuit.record(admitted, Some(true)),
+            Err(e) => self.circuit.record(admitted, Some(!e.is_transient())),
+        }
+        result.map_err(|e| match e {
+            UpstreamError::Timeout => Unavailable::Timeout,
+            _ => Unavailable::Down { retry_after: Duration::from_secs(1) },
+        })
+    }
+
+    async fn retrying(&self, key: &R::Key) -> Result<Lookup<R::Record>, UpstreamError> {
+        let started = Instant::now();
+        let schedule = backoff::ExponentialBackoff {
+            initial_interval: self.policy.backoff_initial,
+            current_interval: self.policy.backoff_initial,
+            multiplier: 2.0,
+            randomization_factor: 0.5,
+            max_interval: self.policy.backoff_max_elapsed,
+            max_elapsed_time: Some(self.policy.backoff_max_elapsed),
+            ..Default::default()
+        };
+        let mut attempt = 0u32;
+        backoff::future::retry(schedule, || {
+            attempt += 1;
+            let last = attempt >= self.policy.max_attempts;
+            // No attempt may run past the overall budget.
+            let remaining = self.policy.backoff_max_elapsed.saturating_sub(started.elapsed());
+            let limit = self.policy.timeout.min(remaining.max(Duration::from_millis(1)));
+            async move {
+                let t0 = Instant::now();
+                let outcome = match tokio::time::timeout(limit, self.registry.fetch(key)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(UpstreamError::Timeout),
+                };
+                self.metrics.registry_duration.with_label_values(&[R::NAME]).observe(t0.elapsed().as_secs_f64());
+                let label = match &outcome {
+                    Ok(Lookup::Found(_)) => "found",
+                    Ok(Lookup::NotFound) => "not_found",
+                    Err(UpstreamError::Timeout) => "timeout",
+                    Err(UpstreamError::Unavailable(_)) => "unavailable",
+                    Err(UpstreamError::Malformed(_)) => "malformed",
+                    Err(UpstreamError::Rejected(_)) => "rejected",
+                };
+                self.metrics.registry_calls.with_label_values(&[R::NAME, label]).inc();
+                outcome.map_err(|e| {
+                    tracing::warn!(registry = R::NAME, attempt, error = %e, "registry attempt failed");
+                    if e.is_transient() && !last { backoff::Error::transient(e) } else { backoff::Error::permanent(e) }
+                })
+            }
+        })
+        .await
+    }
+}

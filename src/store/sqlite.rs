@@ -1,0 +1,185 @@
+//! SQLite backend: one file in WAL mode, `synchronous = FULL` so that a commit
+//! is on disk before a 2xx leaves the gateway.
+
+use super::{ChainHead, StoreError, StoredKey, schema};
+use crate::audit::{AuditEvent, AuditFilter};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const EVENT_COLUMNS: &str = "seq, id, at, client_id, center_id, operator_id, action, subject, purpose, case_ref, \
+     outcome, http_status, cache, duration_ms, prev_hash, hash";
+
+impl SqliteStore {
+    pub async fn open(path: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
+            .connect_with(options)
+            .await?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        for (version, sql) in schema::SQLITE {
+            let mut tx = conn.begin().await?;
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_none() {
+                // Migration text is a compile-time constant of this crate.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn chain_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| ChainHead { seq: r.get(0), hash: r.get(1) }))
+    }
+
+    pub async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Multi-row inserts keep a batch to a few statements (SQLite allows
+        // 32766 bound parameters; 16 per row).
+        for chunk in events.chunks(1000) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("INSERT INTO audit_events ({EVENT_COLUMNS}) "));
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.seq)
+                    .push_bind(&e.id)
+                    .push_bind(&e.at)
+                    .push_bind(&e.client_id)
+                    .push_bind(&e.center_id)
+                    .push_bind(&e.operator_id)
+                    .push_bind(e.action.as_str())
+                    .push_bind(&e.subject)
+                    .push_bind(&e.purpose)
+                    .push_bind(&e.case_ref)
+                    .push_bind(&e.outcome)
+                    .push_bind(e.http_status as i64)
+                    .push_bind(e.cache.as_str())
+                    .push_bind(e.duration_ms as i64)
+                    .push_bind(&e.prev_hash)
+                    .push_bind(&e.hash);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn query_events(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE 1=1"));
+        for (column, value) in filter.equalities() {
+            qb.push(format!(" AND {column} = ")).push_bind(value.to_owned());
+        }
+        if let Some(from) = &filter.from {
+            qb.push(" AND at >= ").push_bind(from.clone());
+        }
+        if let Some(to) = &filter.to {
+            qb.push(" AND at < ").push_bind(to.clone());
+        }
+        if let Some(before) = before {
+            qb.push(" AND seq < ").push_bind(before);
+        }
+        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit as i64);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        // Only the constant column list is spliced; values are bound.
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query("SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| StoredKey { kid: r.get(0), private_pem: r.get(1), created_at: r.get(2) }).collect())
+    }
+
+    pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO signing_keys (kid, private_pem, created_at) VALUES (?, ?, ?)")
+            .bind(&key.kid)
+            .bind(&key.private_pem)
+            .bind(&key.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn row_to_event(r: &sqlx::sqlite::SqliteRow) -> Result<AuditEvent, StoreError> {
+    let action: String = r.try_get(6)?;
+    let cache: String = r.try_get(12)?;
+    Ok(AuditEvent {
+        seq: r.try_get(0)?,
+        id: r.try_get(1)?,
+        at: r.try_get(2)?,
+        client_id: r.try_get(3)?,
+        center_id: r.try_get(4)?,
+        operator_id: r.try_get(5)?,
+        action: crate::audit::Action::parse(&action)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown action {action}").into()))?,
+        subject: r.try_get(7)?,
+        purpose: r.try_get(8)?,
+        case_ref: r.try_get(9)?,
+        outcome: r.try_get(10)?,
+        http_status: r.try_get::<i64, _>(11)? as u16,
+        cache: crate::audit::CacheUse::parse(&cache)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown cache value {cache}").into()))?,
+        duration_ms: r.try_get::<i64, _>(13)? as u64,
+        prev_hash: r.try_get(14)?,
+        hash: r.try_get(15)?,
+    })
+}
