@@ -1,0 +1,117 @@
+//! The black-box harness: each test starts its own gateway on port 0 with its
+//! own SQLite store and its own embedded sandbox, and speaks HTTP to it.
+#![allow(dead_code)]
+
+use bawaba::Application;
+use bawaba::config::Settings;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+pub struct TestApp {
+    pub base: String,
+    pub sandbox: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub settings: Settings,
+}
+
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The default settings with ports 0, a fresh store and the repository's config files.
+pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
+    let mut s = Settings::load_from(None, &[]).expect("embedded default is valid");
+    s.server.listen = "127.0.0.1:0".parse().unwrap();
+    s.server.workers = 2;
+    s.sandbox.listen = "127.0.0.1:0".parse().unwrap();
+    s.store.url = format!("sqlite://{}", dir.path().join("bawaba.db").display());
+    s.auth.clients_file = repo_file("config/clients.toml");
+    s.auth.purposes_file = repo_file("config/purposes.toml");
+    s.log.level = "warn".into();
+    s
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = test_settings(&dir);
+        tweak(&mut settings);
+        Self::spawn_settings(settings, dir).await
+    }
+
+    pub async fn spawn_settings(settings: Settings, dir: tempfile::TempDir) -> TestApp {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let app = Application::build(settings.clone()).await.expect("gateway starts");
+        let base = app.base_url();
+        let sandbox = app.sandbox_addr.map(|a| format!("http://{a}")).unwrap_or_default();
+        tokio::spawn(app.run());
+        TestApp { base, sandbox, http: reqwest::Client::new(), dir, settings }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A token for a demo client (`center-demo`, `auditor-demo`, …).
+    pub async fn token(&self, client_id: &str) -> String {
+        let resp = self
+            .http
+            .post(self.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", &format!("{client_id}-secret")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "token for {client_id}");
+        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Sets a fault on the sandbox (`/_faults`).
+    pub async fn fault(&self, fault: Value) {
+        let r = self.http.post(format!("{}/_faults", self.sandbox)).json(&fault).send().await.unwrap();
+        assert!(r.status().is_success(), "fault accepted");
+    }
+
+    pub async fn clear_faults(&self) {
+        self.http.delete(format!("{}/_faults", self.sandbox)).send().await.unwrap();
+    }
+
+    /// Requests the sandbox received for `registry` so far.
+    pub async fn upstream_requests(&self, registry: &str) -> u64 {
+        let stats: Value = self.http.get(format!("{}/_stats", self.sandbox)).send().await.unwrap().json().await.unwrap();
+        stats["requests"][registry].as_u64().unwrap()
+    }
+
+    /// Audit events, newest first, as the auditor sees them.
+    pub async fn audit_events(&self, query: &str) -> Vec<Value> {
+        let token = self.token("auditor-demo").await;
+        let r = self.get(&format!("/v1/audit/events?{query}"), &token).await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["events"].as_array().unwrap().clone()
+    }
+}
+
+/// A verify body for the national-ID endpoint.
+pub fn verify_body(national_id: &str, claims: Value) -> Value {
+    json!({
+        "national_id": national_id,
+        "claims": claims,
+        "context": {"operator_id": "EMP-1001", "purpose": "building_permit", "case_ref": "SHR-2025-000123"}
+    })
+}
