@@ -6,10 +6,15 @@ use crate::auth::{ClientRegistry, KeyRing, PurposePolicy, RateLimits, TokenServi
 use crate::config::{self, ClientsFile, PurposesFile, Settings};
 use crate::http::state::{AppState, Registries};
 use crate::metrics::Metrics;
+use crate::resilience::Guard;
 use crate::resilience::{Policy, Resilient};
+use crate::security::{SecurityWorker, WorkerSettings};
 use crate::store::Store;
 use actix_web::{App, HttpServer, web};
+use connectors::commercial_register::CommercialRegisterRegistry;
 use connectors::national_id::NationalIdRegistry;
+use connectors::real_estate::RealEstateRegistry;
+use connectors::security::SecurityDirectorate;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,7 +99,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
-        let policy = PurposePolicy::new(&load_purposes(&settings)?);
+        let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let audit = AuditLog::start(store, settings.store.max_batch, metrics.clone());
 
         let registry = |name: &str| -> anyhow::Result<(reqwest::Client, String, Policy)> {
@@ -102,14 +107,37 @@ impl Application {
             let client = crate::tls::registry_client(s).map_err(|e| anyhow::anyhow!("registries.{name}: {e}"))?;
             Ok((client, settings.registry_base_url(name, default_upstream), Policy::from(s)))
         };
-        let (client, base, policy_ni) = registry("national_id")?;
-        let registries = Registries {
-            national_id: Resilient::new(NationalIdRegistry::new(client, &base), policy_ni, metrics.clone()),
-        };
+        let (client, base, policy) = registry("national_id")?;
+        let national_id = Resilient::new(NationalIdRegistry::new(client, &base), policy, metrics.clone());
+        let (client, base, policy) = registry("commercial_register")?;
+        let commercial_register =
+            Resilient::new(CommercialRegisterRegistry::new(client, &base), policy, metrics.clone());
+        let (client, base, policy) = registry("real_estate")?;
+        let real_estate = Resilient::new(RealEstateRegistry::new(client, &base), policy, metrics.clone());
+        let (client, base, policy) = registry("security")?;
+        let security = Arc::new(Guard::new("security", policy, metrics.clone()));
+        let registries = Registries { national_id, commercial_register, real_estate, security: security.clone() };
+
+        // Callbacks go to client-configured URLs: no redirects followed.
+        let callback_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        background.push(
+            SecurityWorker {
+                store: audit.store().clone(),
+                directorate: Arc::new(SecurityDirectorate::new(client, &base)),
+                guard: security,
+                clients: clients.clone(),
+                http: callback_http,
+                settings: WorkerSettings::default(),
+            }
+            .spawn(),
+        );
 
         let state = web::Data::new(AppState {
             clients,
-            policy,
+            policy: purposes,
             tokens: TokenService::new(
                 keys,
                 &settings.auth.issuer,

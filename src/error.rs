@@ -255,3 +255,14 @@ impl From<crate::store::StoreError> for ApiError {
         ApiError::StoreUnavailable
     }
 }
+
+impl From<crate::resilience::Unavailable> for ApiError {
+    fn from(e: crate::resilience::Unavailable) -> Self {
+        match e {
+            crate::resilience::Unavailable::Timeout => ApiError::UpstreamTimeout,
+            crate::resilience::Unavailable::Down { retry_after } => {
+                ApiError::UpstreamUnavailable { retry_after_secs: retry_after.as_secs() }
+            }
+        }
+    }
+}

@@ -9,9 +9,14 @@
 //! plus its simulator under `sandbox/`.
 #![forbid(unsafe_code)]
 
+pub mod commercial_register;
 pub mod error;
+mod http;
 pub mod national_id;
+pub mod real_estate;
+pub mod rest;
 pub mod sandbox;
+pub mod security;
 pub mod soap;
 
 pub use error::UpstreamError;
@@ -39,4 +44,18 @@ pub trait Registry: Send + Sync + 'static {
     type Record: Clone + Send + Sync + 'static;
 
     fn fetch(&self, key: &Self::Key) -> impl Future<Output = Result<Lookup<Self::Record>, UpstreamError>> + Send;
+}
+
+/// Reads `YYYY-MM-DD` (an `xs:date` or JSON Schema `date` without time zone).
+pub(crate) fn parse_date(value: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if value.len() != 10 {
+        return None;
+    }
+    time::Date::parse(value, &format).ok()
+}
+
+/// Writes `YYYY-MM-DD`.
+pub(crate) fn format_date(date: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
 }

@@ -1,4 +1,4 @@
-//! SOAP 1.1 plumbing shared by the SOAP registries (national ID, later real
+//! SOAP 1.1 plumbing shared by the SOAP registries (national ID, real
 //! estate): writing envelopes with correct escaping, reading them
 //! namespace-aware into a small element tree, and recognising faults.
 //!
@@ -9,6 +9,8 @@
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, QName, ResolveResult};
 use quick_xml::reader::NsReader;
+
+use crate::{Lookup, UpstreamError};
 
 /// The SOAP 1.1 envelope namespace.
 pub const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -330,6 +332,83 @@ pub fn parse_envelope(body: &[u8]) -> Result<SoapBody, XmlError> {
         _ => None,
     };
     Ok(SoapBody::Fault(Fault { code, detail: first.child_any_ns("detail").cloned() }))
+}
+
+// ---------------------------------------------------------------------------
+// Registry conventions
+// ---------------------------------------------------------------------------
+
+/// Writes a registry's fault detail, `<{prefix}:RegistryFault><{prefix}:Code>`,
+/// the convention every SOAP registry of the sandbox family follows.
+pub fn write_registry_fault(w: &mut XmlWriter, prefix: &str, code: &str) {
+    let fault = format!("{prefix}:RegistryFault");
+    w.start(&fault, &[]).leaf(&format!("{prefix}:Code"), code).end(&fault);
+}
+
+/// The `detail/{namespace}RegistryFault/{namespace}Code` of a fault, only if
+/// it looks like a code (upper-case letters, digits and `_`, at most 64): it
+/// goes into error messages, so free text from the registry never does.
+pub fn registry_fault_code<'a>(fault: &'a Fault, namespace: &str) -> Option<&'a str> {
+    let code = fault.detail.as_ref()?.child(namespace, "RegistryFault")?.child_text(namespace, "Code")?;
+    let looks_like_a_code = (1..=64).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    looks_like_a_code.then_some(code)
+}
+
+/// Reads a registry's answer and classifies it, the same way for every SOAP
+/// registry.
+///
+/// The body is read first, whatever the status: SOAP servers send faults with
+/// HTTP 500, and a fault says more than the status. A client fault whose
+/// registry code is `not_found_code` is [`Lookup::NotFound`]; other client
+/// faults (and `VersionMismatch`, `MustUnderstand`) are `Rejected`; server
+/// faults are `Unavailable` (or `Malformed` when they come with a 2xx, which
+/// SOAP forbids). Without a fault, a non-2xx status is classified by the
+/// status, and a 2xx payload goes to `read_payload`.
+pub fn read_registry_answer<T>(
+    status: reqwest::StatusCode,
+    body: &[u8],
+    namespace: &str,
+    not_found_code: &str,
+    read_payload: impl FnOnce(&Element) -> Result<T, UpstreamError>,
+) -> Result<Lookup<T>, UpstreamError> {
+    match parse_envelope(body) {
+        Ok(SoapBody::Fault(fault)) => classify_fault(status, &fault, namespace, not_found_code),
+        Ok(SoapBody::Payload(payload)) if status.is_success() => read_payload(&payload).map(Lookup::Found),
+        Err(err) if status.is_success() => Err(UpstreamError::Malformed(err.to_string())),
+        Ok(SoapBody::Payload(_)) | Err(_) => Err(UpstreamError::from_status(status)),
+    }
+}
+
+fn classify_fault<T>(
+    status: reqwest::StatusCode,
+    fault: &Fault,
+    namespace: &str,
+    not_found_code: &str,
+) -> Result<Lookup<T>, UpstreamError> {
+    let code = registry_fault_code(fault, namespace);
+    let shown = code.unwrap_or("without a known code");
+    match fault.code {
+        Some(FaultCode::Client) if code == Some(not_found_code) => Ok(Lookup::NotFound),
+        Some(FaultCode::Client) => Err(UpstreamError::Rejected(format!("client fault {shown}"))),
+        Some(FaultCode::VersionMismatch | FaultCode::MustUnderstand) => {
+            Err(UpstreamError::Rejected("SOAP version or header not understood".into()))
+        }
+        Some(FaultCode::Server) if status.is_success() => {
+            Err(UpstreamError::Malformed(format!("server fault {shown} in a success answer")))
+        }
+        Some(FaultCode::Server) => Err(UpstreamError::Unavailable(format!("server fault {shown}"))),
+        None => Err(UpstreamError::Malformed("fault with an unknown faultcode".into())),
+    }
+}
+
+/// An `xs:boolean` in either of its lexical forms (`true`/`false`, `1`/`0`).
+pub fn parse_boolean(value: &str) -> Option<bool> {
+    match value {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub mod policy_refusal {
     pub use super::policy::PurposeRefusal;
 }
 pub use rate::{RateLimits, retry_after_secs};
-pub use tokens::{Claims, TokenService};
+pub use tokens::{Claims, TokenService, unix_now};
 
 use serde::Serialize;
 

@@ -109,7 +109,7 @@ pub struct RegistrySettings {
 }
 
 /// The registries this build knows; each must have a settings block.
-pub const REGISTRIES: &[&str] = &["national_id"];
+pub const REGISTRIES: &[&str] = &["national_id", "commercial_register", "real_estate", "security"];
 
 impl Settings {
     /// Loads defaults → `file` (if any) → environment, and validates the whole.

@@ -6,4 +6,5 @@ pub mod context;
 pub mod digits;
 pub mod national_id;
 pub mod phone;
+pub mod registry_keys;
 pub mod sms_encoding;

@@ -7,9 +7,13 @@ pub mod gate;
 pub mod json;
 pub mod openapi;
 mod ops;
+mod security_checks;
 pub mod state;
 mod token;
+mod verification;
+mod verify_commercial_register;
 mod verify_national_id;
+mod verify_real_estate;
 
 use crate::audit::Action;
 use crate::error::ApiError;
@@ -30,6 +34,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/national-id/verify")
                         .wrap_fn(gate(Action::NationalIdVerify))
                         .route(web::post().to(verify_national_id::verify)),
+                )
+                .service(
+                    web::resource("/commercial-register/verify")
+                        .wrap_fn(gate(Action::CommercialRegisterVerify))
+                        .route(web::post().to(verify_commercial_register::verify)),
+                )
+                .service(
+                    web::resource("/real-estate/verify")
+                        .wrap_fn(gate(Action::RealEstateVerify))
+                        .route(web::post().to(verify_real_estate::verify)),
+                )
+                .service(
+                    web::resource("/security-checks")
+                        .wrap_fn(gate(Action::SecurityCheckSubmit))
+                        .route(web::post().to(security_checks::submit)),
+                )
+                .service(
+                    web::resource("/security-checks/{id}")
+                        .wrap_fn(gate(Action::SecurityCheckRead))
+                        .route(web::get().to(security_checks::read)),
                 )
                 .service(
                     web::resource("/audit/events")

@@ -17,7 +17,8 @@ impl Modify for BearerScheme {
     info(title = "Bawaba", description = "The gateway between citizen-service centers and the national registries."),
     paths(
         super::token::issue, super::token::jwks,
-        super::verify_national_id::verify,
+        super::verify_national_id::verify, super::verify_commercial_register::verify, super::verify_real_estate::verify,
+        super::security_checks::submit, super::security_checks::read,
         super::audit_api::events, super::audit_api::integrity,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),

@@ -3,19 +3,31 @@
 use crate::audit::AuditLog;
 use crate::auth::{ClientRegistry, PurposePolicy, RateLimits, TokenService};
 use crate::metrics::Metrics;
+use crate::resilience::Guard;
 use crate::resilience::{Circuit, Resilient};
+use connectors::commercial_register::CommercialRegisterRegistry;
 use connectors::national_id::NationalIdRegistry;
+use connectors::real_estate::RealEstateRegistry;
 use std::sync::Arc;
 
+/// Every upstream, each behind the one shared resilience stack.
 pub struct Registries {
     pub national_id: Resilient<NationalIdRegistry>,
+    pub commercial_register: Resilient<CommercialRegisterRegistry>,
+    pub real_estate: Resilient<RealEstateRegistry>,
+    /// The security directorate: guarded but never cached.
+    pub security: Arc<Guard>,
 }
 
 impl Registries {
     /// Each registry's circuit, by name, for `/readyz`.
     pub fn circuits(&self) -> Vec<(&'static str, Arc<Circuit>)> {
-        use connectors::Registry;
-        vec![(NationalIdRegistry::NAME, self.national_id.circuit())]
+        vec![
+            ("national_id", self.national_id.circuit()),
+            ("commercial_register", self.commercial_register.circuit()),
+            ("real_estate", self.real_estate.circuit()),
+            ("security", self.security.circuit()),
+        ]
     }
 }
 

@@ -7,11 +7,9 @@ use super::state::AppState;
 use crate::audit::Action;
 use crate::domain::national_id::{CheckDigit, Gender, NationalId};
 use crate::error::{ApiError, FieldError};
-use crate::resilience::Unavailable;
+use crate::verify::Verification;
 use crate::verify::national_id::{Claims, Facts, facts, match_claims};
-use crate::verify::{Outcome, Source, Verification};
 use actix_web::{HttpRequest, HttpResponse, web};
-use connectors::{Lookup, Registry};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -101,30 +99,12 @@ pub async fn verify(
     };
     state.metrics.check_digit.with_label_values(&[signal]).inc();
 
-    let revalidate = super::wants_revalidation(&req);
-    let answer =
-        state.registries.national_id.get(&national_id.as_str().to_owned(), revalidate).await.map_err(|e| match e {
-            Unavailable::Timeout => ApiError::UpstreamTimeout,
-            Unavailable::Down { retry_after } => {
-                ApiError::UpstreamUnavailable { retry_after_secs: retry_after.as_secs() }
-            }
-        })?;
-    note.update(|n| n.cache = Some(answer.cache));
-    let source = Source::new(connectors::national_id::NationalIdRegistry::NAME, answer.cache, answer.age());
-    let request_id = super::request_id(&req);
-    let response: Verification<Facts> = match &answer.entry.lookup {
-        Lookup::NotFound => Verification { request_id, outcome: Outcome::NotFound, fields: None, facts: None, source },
-        Lookup::Found(record) => {
-            let fields = match_claims(&claims, record);
-            Verification {
-                request_id,
-                outcome: Outcome::of(&fields),
-                fields: Some(fields),
-                facts: Some(facts(record)),
-                source,
-            }
-        }
-    };
-    note.update(|n| n.outcome = Some(response.outcome.as_str().to_owned()));
-    Ok(HttpResponse::Ok().json(response))
+    super::verification::lookup_and_answer(
+        &state.registries.national_id,
+        &national_id.as_str().to_owned(),
+        &req,
+        &note,
+        |record| (match_claims(&claims, record), facts(record)),
+    )
+    .await
 }

@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use connectors::{Lookup, Registry, UpstreamError};
 use moka::Expiry;
 use moka::future::Cache;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -109,31 +110,24 @@ impl EntryExpiry {
     }
 }
 
-pub struct Resilient<R: Registry> {
-    registry: Arc<R>,
+/// Circuit → concurrency limit → retry with backoff → per-attempt timeout:
+/// the part of the stack every upstream call goes through, cached or not.
+pub struct Guard {
+    name: &'static str,
     policy: Policy,
-    records: Cache<R::Key, Arc<Cached<R::Record>>>,
-    inflight: Cache<R::Key, Arc<Cached<R::Record>>>,
     circuit: Arc<Circuit>,
     limit: Arc<Semaphore>,
     metrics: Arc<Metrics>,
 }
 
-impl<R: Registry> Resilient<R> {
-    pub fn new(registry: R, policy: Policy, metrics: Arc<Metrics>) -> Self {
-        let records = Cache::builder()
-            .max_capacity(policy.capacity)
-            .expire_after(EntryExpiry { ttl: policy.ttl, not_found_ttl: policy.not_found_ttl, stale: policy.stale })
-            .build();
-        let inflight = Cache::builder().max_capacity(policy.capacity).build();
-        let gauge = metrics.circuit_state.with_label_values(&[R::NAME]);
-        Resilient {
-            registry: Arc::new(registry),
+impl Guard {
+    pub fn new(name: &'static str, policy: Policy, metrics: Arc<Metrics>) -> Guard {
+        let gauge = metrics.circuit_state.with_label_values(&[name]);
+        Guard {
+            name,
             circuit: Arc::new(Circuit::new(policy.circuit_failure_threshold, policy.circuit_open, gauge)),
             limit: Arc::new(Semaphore::new(policy.max_concurrency)),
             policy,
-            records,
-            inflight,
             metrics,
         }
     }
@@ -142,63 +136,17 @@ impl<R: Registry> Resilient<R> {
         self.circuit.clone()
     }
 
-    /// Looks `key` up: from the cache when fresh (unless `revalidate`), else
-    /// from the registry, falling back to a stale copy when the registry fails.
-    pub async fn get(&self, key: &R::Key, revalidate: bool) -> Result<Answer<R::Record>, Unavailable> {
-        let cached = self.records.get(key).await;
-        if let Some(entry) = &cached {
-            let fresh_for = match entry.lookup {
-                Lookup::Found(_) => self.policy.ttl,
-                Lookup::NotFound => self.policy.not_found_ttl,
-            };
-            if !revalidate && entry.fetched_at.elapsed() < fresh_for {
-                self.count_cache("hit");
-                return Ok(Answer { entry: entry.clone(), cache: CacheUse::Hit });
-            }
-        }
-        self.count_cache(if revalidate { "revalidate" } else { "miss" });
-        match self.fetch_coalesced(key).await {
-            Ok(entry) => Ok(Answer { entry, cache: CacheUse::Miss }),
-            Err(err) => match cached {
-                Some(entry) if entry.fetched_at.elapsed() <= self.fresh_for(&entry) + self.policy.stale => {
-                    self.count_cache("stale");
-                    Ok(Answer { entry, cache: CacheUse::Stale })
-                }
-                _ => Err(err),
-            },
-        }
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
-    fn fresh_for(&self, entry: &Cached<R::Record>) -> Duration {
-        match entry.lookup {
-            Lookup::Found(_) => self.policy.ttl,
-            Lookup::NotFound => self.policy.not_found_ttl,
-        }
-    }
-
-    fn count_cache(&self, result: &str) {
-        self.metrics.cache_lookups.with_label_values(&[R::NAME, result]).inc();
-    }
-
-    /// Single flight: concurrent callers for one key share one upstream call
-    /// (moka runs one initialiser per key and hands its result to every waiter).
-    async fn fetch_coalesced(&self, key: &R::Key) -> Result<Arc<Cached<R::Record>>, Unavailable> {
-        let result = self
-            .inflight
-            .try_get_with(key.clone(), async {
-                let lookup = self.call(key).await?;
-                let entry = Arc::new(Cached { lookup, fetched_at: Instant::now() });
-                self.records.insert(key.clone(), entry.clone()).await;
-                Ok::<_, Unavailable>(entry)
-            })
-            .await;
-        // The flight is over: the next miss must ask the registry again.
-        self.inflight.invalidate(key).await;
-        result.map_err(|e| (*e).clone())
-    }
-
-    /// Circuit → concurrency limit → retry with backoff → per-attempt timeout.
-    async fn call(&self, key: &R::Key) -> Result<Lookup<R::Record>, Unavailable> {
+    /// Runs `attempt` under the circuit, the concurrency limit, retries of
+    /// transient failures with backoff, and the per-attempt timeout.
+    pub async fn call<T, F, Fut>(&self, mut attempt: F) -> Result<T, Unavailable>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
         let admitted = self.circuit.admit().map_err(|retry_after| Unavailable::Down { retry_after })?;
         let permit = match tokio::time::timeout(self.policy.timeout, self.limit.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
@@ -207,7 +155,7 @@ impl<R: Registry> Resilient<R> {
                 return Err(Unavailable::Down { retry_after: Duration::from_secs(1) });
             }
         };
-        let result = self.retrying(key).await;
+        let result = self.retrying(&mut attempt).await;
         drop(permit);
         match &result {
             Ok(_) => self.circuit.record(admitted, Some(true)),
@@ -219,7 +167,11 @@ impl<R: Registry> Resilient<R> {
         })
     }
 
-    async fn retrying(&self, key: &R::Key) -> Result<Lookup<R::Record>, UpstreamError> {
+    async fn retrying<T, F, Fut>(&self, attempt_fn: &mut F) -> Result<T, UpstreamError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
         let started = Instant::now();
         let schedule = backoff::ExponentialBackoff {
             initial_interval: self.policy.backoff_initial,
@@ -231,34 +183,113 @@ impl<R: Registry> Resilient<R> {
             ..Default::default()
         };
         let mut attempt = 0u32;
+        let name = self.name;
         backoff::future::retry(schedule, || {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
             // No attempt may run past the overall budget.
             let remaining = self.policy.backoff_max_elapsed.saturating_sub(started.elapsed());
             let limit = self.policy.timeout.min(remaining.max(Duration::from_millis(1)));
+            let fut = attempt_fn();
             async move {
                 let t0 = Instant::now();
-                let outcome = match tokio::time::timeout(limit, self.registry.fetch(key)).await {
+                let outcome = match tokio::time::timeout(limit, fut).await {
                     Ok(r) => r,
                     Err(_) => Err(UpstreamError::Timeout),
                 };
-                self.metrics.registry_duration.with_label_values(&[R::NAME]).observe(t0.elapsed().as_secs_f64());
+                self.metrics.registry_duration.with_label_values(&[name]).observe(t0.elapsed().as_secs_f64());
                 let label = match &outcome {
-                    Ok(Lookup::Found(_)) => "found",
-                    Ok(Lookup::NotFound) => "not_found",
+                    Ok(_) => "ok",
                     Err(UpstreamError::Timeout) => "timeout",
                     Err(UpstreamError::Unavailable(_)) => "unavailable",
                     Err(UpstreamError::Malformed(_)) => "malformed",
                     Err(UpstreamError::Rejected(_)) => "rejected",
                 };
-                self.metrics.registry_calls.with_label_values(&[R::NAME, label]).inc();
+                self.metrics.registry_calls.with_label_values(&[name, label]).inc();
                 outcome.map_err(|e| {
-                    tracing::warn!(registry = R::NAME, attempt, error = %e, "registry attempt failed");
+                    tracing::warn!(registry = name, attempt, error = %e, "registry attempt failed");
                     if e.is_transient() && !last { backoff::Error::transient(e) } else { backoff::Error::permanent(e) }
                 })
             }
         })
         .await
+    }
+}
+
+/// A cached registry: cache → single flight → [`Guard`] → the connector.
+pub struct Resilient<R: Registry> {
+    registry: Arc<R>,
+    records: Cache<R::Key, Arc<Cached<R::Record>>>,
+    inflight: Cache<R::Key, Arc<Cached<R::Record>>>,
+    guard: Guard,
+}
+
+impl<R: Registry> Resilient<R> {
+    pub fn new(registry: R, policy: Policy, metrics: Arc<Metrics>) -> Self {
+        let records = Cache::builder()
+            .max_capacity(policy.capacity)
+            .expire_after(EntryExpiry { ttl: policy.ttl, not_found_ttl: policy.not_found_ttl, stale: policy.stale })
+            .build();
+        let inflight = Cache::builder().max_capacity(policy.capacity).build();
+        Resilient { registry: Arc::new(registry), records, inflight, guard: Guard::new(R::NAME, policy, metrics) }
+    }
+
+    pub fn circuit(&self) -> Arc<Circuit> {
+        self.guard.circuit()
+    }
+
+    fn policy(&self) -> &Policy {
+        self.guard.policy()
+    }
+
+    /// Looks `key` up: from the cache when fresh (unless `revalidate`), else
+    /// from the registry, falling back to a stale copy when the registry fails.
+    pub async fn get(&self, key: &R::Key, revalidate: bool) -> Result<Answer<R::Record>, Unavailable> {
+        let cached = self.records.get(key).await;
+        if let Some(entry) = &cached {
+            if !revalidate && entry.fetched_at.elapsed() < self.fresh_for(entry) {
+                self.count_cache("hit");
+                return Ok(Answer { entry: entry.clone(), cache: CacheUse::Hit });
+            }
+        }
+        self.count_cache(if revalidate { "revalidate" } else { "miss" });
+        match self.fetch_coalesced(key).await {
+            Ok(entry) => Ok(Answer { entry, cache: CacheUse::Miss }),
+            Err(err) => match cached {
+                Some(entry) if entry.fetched_at.elapsed() <= self.fresh_for(&entry) + self.policy().stale => {
+                    self.count_cache("stale");
+                    Ok(Answer { entry, cache: CacheUse::Stale })
+                }
+                _ => Err(err),
+            },
+        }
+    }
+
+    fn fresh_for(&self, entry: &Cached<R::Record>) -> Duration {
+        match entry.lookup {
+            Lookup::Found(_) => self.policy().ttl,
+            Lookup::NotFound => self.policy().not_found_ttl,
+        }
+    }
+
+    fn count_cache(&self, result: &str) {
+        self.guard.metrics.cache_lookups.with_label_values(&[R::NAME, result]).inc();
+    }
+
+    /// Single flight: concurrent callers for one key share one upstream call
+    /// (moka runs one initialiser per key and hands its result to every waiter).
+    async fn fetch_coalesced(&self, key: &R::Key) -> Result<Arc<Cached<R::Record>>, Unavailable> {
+        let result = self
+            .inflight
+            .try_get_with(key.clone(), async {
+                let lookup = self.guard.call(|| self.registry.fetch(key)).await?;
+                let entry = Arc::new(Cached { lookup, fetched_at: Instant::now() });
+                self.records.insert(key.clone(), entry.clone()).await;
+                Ok::<_, Unavailable>(entry)
+            })
+            .await;
+        // The flight is over: the next miss must ask the registry again.
+        self.inflight.invalidate(key).await;
+        result.map_err(|e| (*e).clone())
     }
 }

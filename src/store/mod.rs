@@ -102,3 +102,59 @@ impl Store {
         }
     }
 }
+
+/// A security check as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityCheckRow {
+    pub id: String,
+    pub client_id: String,
+    pub national_id: String,
+    pub check_type: String,
+    /// `pending`, `cleared`, `not_cleared` or `failed`.
+    pub status: String,
+    pub ticket: Option<String>,
+    pub submitted_at: String,
+    pub decided_at: Option<String>,
+    pub next_poll_at: String,
+    pub attempts: i64,
+    pub callback_url: Option<String>,
+    /// None (no callback), `pending`, `delivered` or `failed`.
+    pub callback_state: Option<String>,
+    pub callback_attempts: i64,
+    pub next_callback_at: Option<String>,
+}
+
+impl Store {
+    pub async fn insert_security_check(&self, row: &SecurityCheckRow) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert_security_check(row).await,
+        }
+    }
+
+    pub async fn security_check(&self, id: &str) -> Result<Option<SecurityCheckRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.security_check(id).await,
+        }
+    }
+
+    /// Pending checks whose next poll is due at `now`, oldest first.
+    pub async fn due_security_checks(&self, now: &str, limit: u32) -> Result<Vec<SecurityCheckRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.due_security_checks(now, limit).await,
+        }
+    }
+
+    /// Decided checks whose callback is due at `now`.
+    pub async fn due_callbacks(&self, now: &str, limit: u32) -> Result<Vec<SecurityCheckRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.due_callbacks(now, limit).await,
+        }
+    }
+
+    /// Writes back the worker's progress on one check (all mutable columns).
+    pub async fn update_security_check(&self, row: &SecurityCheckRow) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.update_security_check(row).await,
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! Schema migrations, applied in order at start-up. Each entry is applied once
 //! and recorded in `schema_migrations`; never edit an applied entry, add one.
 
-pub const SQLITE: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const SQLITE: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE audit_events (
     seq          INTEGER PRIMARY KEY,
     id           TEXT NOT NULL UNIQUE,
@@ -33,4 +34,28 @@ CREATE TABLE signing_keys (
     created_at   TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE security_checks (
+    id                 TEXT PRIMARY KEY,
+    client_id          TEXT NOT NULL,
+    national_id        TEXT NOT NULL,
+    check_type         TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    ticket             TEXT,
+    submitted_at       TEXT NOT NULL,
+    decided_at         TEXT,
+    next_poll_at       TEXT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    callback_url       TEXT,
+    callback_state     TEXT,
+    callback_attempts  INTEGER NOT NULL DEFAULT 0,
+    next_callback_at   TEXT
+);
+CREATE INDEX security_checks_due ON security_checks (status, next_poll_at);
+CREATE INDEX security_checks_callbacks ON security_checks (callback_state, next_callback_at);
+"#,
+    ),
+];

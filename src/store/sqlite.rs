@@ -183,3 +183,95 @@ fn row_to_event(r: &sqlx::sqlite::SqliteRow) -> Result<AuditEvent, StoreError> {
         hash: r.try_get(15)?,
     })
 }
+
+const CHECK_COLUMNS: &str = "id, client_id, national_id, check_type, status, ticket, submitted_at, decided_at, \
+     next_poll_at, attempts, callback_url, callback_state, callback_attempts, next_callback_at";
+
+fn row_to_check(r: &sqlx::sqlite::SqliteRow) -> Result<super::SecurityCheckRow, StoreError> {
+    Ok(super::SecurityCheckRow {
+        id: r.try_get(0)?,
+        client_id: r.try_get(1)?,
+        national_id: r.try_get(2)?,
+        check_type: r.try_get(3)?,
+        status: r.try_get(4)?,
+        ticket: r.try_get(5)?,
+        submitted_at: r.try_get(6)?,
+        decided_at: r.try_get(7)?,
+        next_poll_at: r.try_get(8)?,
+        attempts: r.try_get(9)?,
+        callback_url: r.try_get(10)?,
+        callback_state: r.try_get(11)?,
+        callback_attempts: r.try_get(12)?,
+        next_callback_at: r.try_get(13)?,
+    })
+}
+
+impl SqliteStore {
+    pub async fn insert_security_check(&self, c: &super::SecurityCheckRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO security_checks (id, client_id, national_id, check_type, status, ticket, submitted_at, \
+             decided_at, next_poll_at, attempts, callback_url, callback_state, callback_attempts, next_callback_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.client_id)
+        .bind(&c.national_id)
+        .bind(&c.check_type)
+        .bind(&c.status)
+        .bind(&c.ticket)
+        .bind(&c.submitted_at)
+        .bind(&c.decided_at)
+        .bind(&c.next_poll_at)
+        .bind(c.attempts)
+        .bind(&c.callback_url)
+        .bind(&c.callback_state)
+        .bind(c.callback_attempts)
+        .bind(&c.next_callback_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn security_check(&self, id: &str) -> Result<Option<super::SecurityCheckRow>, StoreError> {
+        let sql = format!("SELECT {CHECK_COLUMNS} FROM security_checks WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row_to_check).transpose()
+    }
+
+    pub async fn due_security_checks(&self, now: &str, limit: u32) -> Result<Vec<super::SecurityCheckRow>, StoreError> {
+        let sql = format!(
+            "SELECT {CHECK_COLUMNS} FROM security_checks WHERE status = 'pending' AND next_poll_at <= ? \
+             ORDER BY next_poll_at LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_check).collect()
+    }
+
+    pub async fn due_callbacks(&self, now: &str, limit: u32) -> Result<Vec<super::SecurityCheckRow>, StoreError> {
+        let sql = format!(
+            "SELECT {CHECK_COLUMNS} FROM security_checks WHERE callback_state = 'pending' AND next_callback_at <= ? \
+             ORDER BY next_callback_at LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_check).collect()
+    }
+
+    pub async fn update_security_check(&self, c: &super::SecurityCheckRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE security_checks SET status = ?, ticket = ?, decided_at = ?, next_poll_at = ?, attempts = ?, \
+             callback_state = ?, callback_attempts = ?, next_callback_at = ? WHERE id = ?",
+        )
+        .bind(&c.status)
+        .bind(&c.ticket)
+        .bind(&c.decided_at)
+        .bind(&c.next_poll_at)
+        .bind(c.attempts)
+        .bind(&c.callback_state)
+        .bind(c.callback_attempts)
+        .bind(&c.next_callback_at)
+        .bind(&c.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -94,7 +94,8 @@ impl TestApp {
 
     /// Requests the sandbox received for `registry` so far.
     pub async fn upstream_requests(&self, registry: &str) -> u64 {
-        let stats: Value = self.http.get(format!("{}/_stats", self.sandbox)).send().await.unwrap().json().await.unwrap();
+        let stats: Value =
+            self.http.get(format!("{}/_stats", self.sandbox)).send().await.unwrap().json().await.unwrap();
         stats["requests"][registry].as_u64().unwrap()
     }
 
@@ -114,4 +115,77 @@ pub fn verify_body(national_id: &str, claims: Value) -> Value {
         "claims": claims,
         "context": {"operator_id": "EMP-1001", "purpose": "building_permit", "case_ref": "SHR-2025-000123"}
     })
+}
+
+/// Checks that `resp` is an RFC 9457 problem with `status` and `code`, whose
+/// `request_id` is the response's `X-Request-Id`; returns the body.
+pub async fn problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status(), status, "status of a `{code}` problem");
+    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(content_type.starts_with("application/problem+json"), "content type {content_type:?}");
+    let request_id = resp.headers().get("x-request-id").expect("X-Request-Id").to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.expect("a problem body is JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    for key in ["type", "title", "detail"] {
+        assert!(body[key].as_str().is_some_and(|s| !s.is_empty()), "problem without {key}: {body}");
+    }
+    body
+}
+
+/// The same verify body with another purpose.
+pub fn verify_body_for(national_id: &str, claims: Value, purpose: &str) -> Value {
+    let mut body = verify_body(national_id, claims);
+    body["context"]["purpose"] = Value::String(purpose.to_owned());
+    body
+}
+
+impl TestApp {
+    /// The SQLite file of this gateway's store.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("bawaba.db")
+    }
+
+    /// `POST /v1/national-id/verify`; the status and the JSON body.
+    pub async fn verify(&self, token: &str, body: &Value) -> (u16, Value) {
+        let r = self.post_json("/v1/national-id/verify", token, body).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /readyz`; the status and the JSON body.
+    pub async fn readiness(&self) -> (u16, Value) {
+        let r = self.http.get(self.url("/readyz")).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// The first `n` synthetic citizens of the sandbox (never a fixture).
+    pub async fn population(&self, n: usize) -> Vec<String> {
+        let r = self.http.get(format!("{}/_population?limit={n}", self.sandbox)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        body["national_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Every audit event, newest first, read page by page with `auditor-demo`.
+    pub async fn all_audit_events(&self, token: &str, query: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = format!("{query}&limit=1000");
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={c}"));
+            }
+            let r = self.get(&format!("/v1/audit/events?{}", q.trim_start_matches('&')), token).await;
+            assert_eq!(r.status(), 200);
+            let page: Value = r.json().await.unwrap();
+            events.extend(page["events"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return events,
+            }
+        }
+    }
 }

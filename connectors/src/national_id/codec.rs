@@ -19,7 +19,7 @@
 use reqwest::StatusCode;
 
 use super::record::{CardStatus, CitizenRecord, Sex};
-use crate::soap::{self, Element, FaultCode, SoapBody, XmlWriter};
+use crate::soap::{self, Element, FaultCode, SoapBody};
 use crate::{Lookup, UpstreamError};
 
 /// The registry's XML namespace.
@@ -100,8 +100,7 @@ pub fn parse_request(body: &[u8]) -> Result<String, FaultKind> {
 
 /// Builds the answer carrying one citizen (sandbox side).
 pub fn build_response(record: &CitizenRecord) -> String {
-    let date = record.birth_date;
-    let birth_date = format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day());
+    let birth_date = crate::format_date(record.birth_date);
     soap::envelope(NAMESPACES, |w| {
         w.start("nid:GetCitizenResponse", &[])
             .start("nid:Citizen", &[])
@@ -120,56 +119,18 @@ pub fn build_response(record: &CitizenRecord) -> String {
 /// Builds a fault envelope (sandbox side). SOAP 1.1 sends it with HTTP 500.
 pub fn build_fault(kind: FaultKind) -> String {
     soap::fault_envelope(NAMESPACES, kind.fault_code(), kind.faultstring(), |w| {
-        write_fault_detail(w, kind.code());
+        soap::write_registry_fault(w, PREFIX, kind.code());
     })
 }
 
-fn write_fault_detail(w: &mut XmlWriter, code: &str) {
-    w.start("nid:RegistryFault", &[]).leaf("nid:Code", code).end("nid:RegistryFault");
-}
-
-/// Reads the registry's answer (connector side) and classifies it.
-///
-/// The body is read first, whatever the status: SOAP servers send faults with
-/// HTTP 500, and a fault says more than the status. A client fault `NOT_FOUND`
-/// is [`Lookup::NotFound`]; other client faults are `Rejected`; server faults
+/// Reads the registry's answer (connector side) and classifies it, as
+/// [`soap::read_registry_answer`] says: a client fault `NOT_FOUND` is
+/// [`Lookup::NotFound`]; other client faults are `Rejected`; server faults
 /// are `Unavailable` (or `Malformed` when they come with a 2xx, which SOAP
 /// forbids). Without a fault, a non-2xx status is classified by the status,
 /// and a 2xx must carry a complete citizen record.
 pub fn parse_response(status: StatusCode, body: &[u8]) -> Result<Lookup<CitizenRecord>, UpstreamError> {
-    match soap::parse_envelope(body) {
-        Ok(SoapBody::Fault(fault)) => classify_fault(status, &fault),
-        Ok(SoapBody::Payload(payload)) if status.is_success() => read_citizen(&payload).map(Lookup::Found),
-        Err(err) if status.is_success() => Err(UpstreamError::Malformed(err.to_string())),
-        Ok(SoapBody::Payload(_)) | Err(_) => Err(UpstreamError::from_status(status)),
-    }
-}
-
-fn classify_fault(status: StatusCode, fault: &soap::Fault) -> Result<Lookup<CitizenRecord>, UpstreamError> {
-    let code = fault_detail_code(fault);
-    let shown = code.unwrap_or("without a known code");
-    match fault.code {
-        Some(FaultCode::Client) if code == Some(FaultKind::NotFound.code()) => Ok(Lookup::NotFound),
-        Some(FaultCode::Client) => Err(UpstreamError::Rejected(format!("client fault {shown}"))),
-        Some(FaultCode::VersionMismatch | FaultCode::MustUnderstand) => {
-            Err(UpstreamError::Rejected("SOAP version or header not understood".into()))
-        }
-        Some(FaultCode::Server) if status.is_success() => {
-            Err(UpstreamError::Malformed(format!("server fault {shown} in a success answer")))
-        }
-        Some(FaultCode::Server) => Err(UpstreamError::Unavailable(format!("server fault {shown}"))),
-        None => Err(UpstreamError::Malformed("fault with an unknown faultcode".into())),
-    }
-}
-
-/// The `nid:RegistryFault/nid:Code` of a fault, only if it looks like a code
-/// (upper-case letters, digits and `_`): it goes into error messages, so free
-/// text from the registry never does.
-fn fault_detail_code(fault: &soap::Fault) -> Option<&str> {
-    let code = fault.detail.as_ref()?.child(NAMESPACE, "RegistryFault")?.child_text(NAMESPACE, "Code")?;
-    let looks_like_a_code = (1..=64).contains(&code.len())
-        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    looks_like_a_code.then_some(code)
+    soap::read_registry_answer(status, body, NAMESPACE, FaultKind::NotFound.code(), read_citizen)
 }
 
 fn malformed(what: &str) -> UpstreamError {
@@ -194,14 +155,10 @@ fn read_citizen(payload: &Element) -> Result<CitizenRecord, UpstreamError> {
     if full_name.is_empty() {
         return Err(invalid("FullName"));
     }
-    let birth_date = parse_date(field("BirthDate")?).ok_or_else(|| invalid("BirthDate"))?;
+    let birth_date = crate::parse_date(field("BirthDate")?).ok_or_else(|| invalid("BirthDate"))?;
     let gender = Sex::from_wire(field("Gender")?).ok_or_else(|| invalid("Gender"))?;
     let mother_name = field("MotherName")?;
-    let alive = match field("Alive")? {
-        "true" | "1" => true,
-        "false" | "0" => false,
-        _ => return Err(invalid("Alive")),
-    };
+    let alive = soap::parse_boolean(field("Alive")?).ok_or_else(|| invalid("Alive"))?;
     let card_status = CardStatus::from_wire(field("CardStatus")?).ok_or_else(|| invalid("CardStatus"))?;
     Ok(CitizenRecord {
         national_id: national_id.to_owned(),
@@ -212,15 +169,6 @@ fn read_citizen(payload: &Element) -> Result<CitizenRecord, UpstreamError> {
         alive,
         card_status,
     })
-}
-
-/// `YYYY-MM-DD` (an `xs:date` without time zone).
-fn parse_date(value: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    if value.len() != 10 {
-        return None;
-    }
-    time::Date::parse(value, &format).ok()
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ impl NationalIdRegistry {
     }
 
     async fn call(&self, national_id: &str) -> Result<Lookup<CitizenRecord>, UpstreamError> {
-        let mut response = self
+        let response = self
             .client
             .post(&self.endpoint)
             .header(CONTENT_TYPE, HeaderValue::from_static(codec::CONTENT_TYPE))
@@ -42,18 +42,7 @@ impl NationalIdRegistry {
             .send()
             .await
             .map_err(|err| UpstreamError::from_reqwest(&err))?;
-        let status = response.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|err| UpstreamError::from_reqwest(&err))? {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(if status.is_success() {
-                    UpstreamError::Malformed("answer too large".into())
-                } else {
-                    UpstreamError::from_status(status)
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let (status, body) = crate::http::read_answer(response, MAX_ANSWER_BYTES).await?;
         let lookup = codec::parse_response(status, &body)?;
         if let Lookup::Found(record) = &lookup
             && record.national_id != national_id

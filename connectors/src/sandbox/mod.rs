@@ -8,12 +8,18 @@
 //! goes through [`Sandbox::registry_call`], which counts it and applies the
 //! injected faults, so simulators only speak their protocol.
 
+mod commercial_register;
 mod faults;
 mod national_id;
 mod population;
+mod real_estate;
+mod security;
 mod stats;
 
+pub use commercial_register::{CommercialRegister, register as commercial_register};
 pub use population::{Population, check_digit, population};
+pub use real_estate::{RealEstateRegistry, SERVER_FAULT_PREFIX, registry as real_estate};
+pub use security::NOT_CLEARED_NATIONAL_ID;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -101,12 +107,15 @@ impl std::fmt::Debug for SmscCallback {
     }
 }
 
-/// The simulators' shared state: injected faults and request counters. The
-/// synthetic population is process-wide ([`population()`]).
+/// The simulators' shared state: injected faults, request counters and the
+/// security directorate's recent submissions. The synthetic data is
+/// process-wide ([`population()`], [`commercial_register()`],
+/// [`real_estate()`]).
 #[derive(Debug)]
 pub struct Sandbox {
     faults: FaultTable,
     stats: Stats,
+    security: security::Directorate,
     smsc_callback: Option<SmscCallback>,
 }
 
@@ -127,7 +136,12 @@ const TIMEOUT_FAULT_HOLD: Duration = Duration::from_secs(60);
 
 impl Sandbox {
     pub fn new(smsc_callback: Option<SmscCallback>) -> Arc<Self> {
-        Arc::new(Sandbox { faults: FaultTable::default(), stats: Stats::default(), smsc_callback })
+        Arc::new(Sandbox {
+            faults: FaultTable::default(),
+            stats: Stats::default(),
+            security: security::Directorate::default(),
+            smsc_callback,
+        })
     }
 
     /// Where the SMSC simulator delivers reports and inbound messages.
@@ -143,9 +157,11 @@ impl Sandbox {
     ) -> std::io::Result<(SocketAddr, impl Future<Output = ()> + Send + 'static)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        // Build the population off the async workers before the first lookup.
+        // Build the synthetic data off the async workers before the first lookup.
         drop(tokio::task::spawn_blocking(|| {
             population();
+            commercial_register();
+            real_estate();
         }));
         Ok((local, self.serve(listener)))
     }
@@ -194,6 +210,18 @@ impl Sandbox {
                 return self.registry_call(RegistryName::NationalId, national_id::handle(request)).await;
             }
             (national_id::PATH, _) => method_not_allowed("POST"),
+            (p, _) if p.starts_with(commercial_register::API_ROOT) => {
+                return self
+                    .registry_call(RegistryName::CommercialRegister, commercial_register::handle(request))
+                    .await;
+            }
+            (real_estate::PATH, Method::POST) => {
+                return self.registry_call(RegistryName::RealEstate, real_estate::handle(request)).await;
+            }
+            (real_estate::PATH, _) => method_not_allowed("POST"),
+            (p, _) if p.starts_with(security::PREFIX) => {
+                return self.registry_call(RegistryName::Security, security::handle(&self.security, request)).await;
+            }
             // Admin.
             ("/_faults", Method::POST) => faults::post(&self.faults, request).await,
             ("/_faults", Method::DELETE) => faults::delete(&self.faults),

@@ -281,6 +281,11 @@ impl Population {
         (0..self.people.len()).map(move |i| &self.ids[i * 14..(i + 1) * 14])
     }
 
+    /// The `index`-th synthetic citizen's ID, in the order of [`Self::synthetic_ids`].
+    pub fn synthetic_id(&self, index: usize) -> Option<&str> {
+        self.ids.get(index * 14..(index + 1) * 14)
+    }
+
     /// The `index`-th synthetic citizen, in the order of [`Self::synthetic_ids`].
     pub fn synthetic_citizen(&self, index: usize) -> Option<CitizenRecord> {
         let person = self.people.get(index)?;
@@ -306,6 +311,23 @@ impl Population {
             alive: person.alive,
             card_status: person.card_status,
         })
+    }
+
+    /// The first name and the family name of the `index`-th synthetic
+    /// citizen (compound names whole), for the other registries' generators.
+    pub(super) fn synthetic_name_parts(&self, index: usize) -> Option<(&'static str, &'static str)> {
+        let person = self.people.get(index)?;
+        let first_names = match person.gender {
+            Sex::Male => MALE_NAMES,
+            Sex::Female => FEMALE_NAMES,
+        };
+        Some((first_names[usize::from(person.first)], FAMILY_NAMES[usize::from(person.family)]))
+    }
+
+    /// A male first name from the population's table (for trade names such
+    /// as "مطعم أبو …").
+    pub(super) fn male_name(index: usize) -> &'static str {
+        MALE_NAMES[index % MALE_NAMES.len()]
     }
 
     fn generate(seed: u64, size: usize) -> Population {
@@ -446,11 +468,12 @@ fn pick_governorate(rng: &mut SplitMix64, total_weight: u32) -> u8 {
     GOVERNORATES[0].0
 }
 
-/// splitmix64: tiny, fast, and the same sequence on every platform.
-struct SplitMix64(u64);
+/// splitmix64: tiny, fast, and the same sequence on every platform. Every
+/// generator of the sandbox uses it, each with its own seed.
+pub(super) struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -459,28 +482,60 @@ impl SplitMix64 {
     }
 
     /// A number in `0..n` (multiply-shift; the bias is far below anything visible).
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
     }
 }
 
-/// `GET /_population?limit=N` → `{"national_ids": [...]}`: the first N
-/// synthetic IDs in generation order (default 100, at most all of them).
+/// `GET /_population?limit=N[&registry=R]`: the first N synthetic keys of a
+/// registry in generation order (default 100, at most all of them), never a
+/// fixture. Without `registry` (or with `national_id`):
+/// `{"national_ids": [...]}`; `commercial_register`:
+/// `{"companies": [{"office", "registration_number"}, ...]}`; `real_estate`:
+/// `{"property_ids": [...]}`.
 pub(super) fn list(query: Option<&str>) -> Response<Body> {
     let mut limit = DEFAULT_LIMIT;
+    let mut registry = "national_id";
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if name == "limit" {
-            match value.parse::<usize>() {
+        match name {
+            "limit" => match value.parse::<usize>() {
                 Ok(n) => limit = n,
                 Err(_) => {
                     return json_error(StatusCode::BAD_REQUEST, "limit must be a non-negative integer");
                 }
-            }
+            },
+            "registry" => registry = value,
+            _ => {}
         }
     }
-    let ids: Vec<&str> = population().synthetic_ids().take(limit).collect();
-    json(StatusCode::OK, &serde_json::json!({ "national_ids": ids }))
+    let answer = match registry {
+        "national_id" => {
+            let ids: Vec<&str> = population().synthetic_ids().take(limit).collect();
+            serde_json::json!({ "national_ids": ids })
+        }
+        "commercial_register" => {
+            let companies: Vec<serde_json::Value> = super::commercial_register::register()
+                .synthetic()
+                .iter()
+                .take(limit)
+                .map(|c| serde_json::json!({ "office": c.office, "registration_number": c.registration_number }))
+                .collect();
+            serde_json::json!({ "companies": companies })
+        }
+        "real_estate" => {
+            let ids: Vec<&str> =
+                super::real_estate::registry().synthetic().iter().take(limit).map(|p| p.property_id.as_str()).collect();
+            serde_json::json!({ "property_ids": ids })
+        }
+        _ => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "registry must be one of national_id, commercial_register, real_estate",
+            );
+        }
+    };
+    json(StatusCode::OK, &answer)
 }
 
 #[cfg(test)]

@@ -3,9 +3,14 @@
 
 use std::net::SocketAddr;
 
+use connectors::commercial_register::CommercialRegisterRegistry;
 use connectors::national_id::NationalIdRegistry;
+use connectors::real_estate::RealEstateRegistry;
 use connectors::sandbox::Sandbox;
+use connectors::security::SecurityDirectorate;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 pub struct RunningSandbox {
     pub addr: SocketAddr,
@@ -30,6 +35,18 @@ impl RunningSandbox {
 
     pub fn registry_with(&self, client: reqwest::Client) -> NationalIdRegistry {
         NationalIdRegistry::new(client, &self.base_url)
+    }
+
+    pub fn commercial_register(&self) -> CommercialRegisterRegistry {
+        CommercialRegisterRegistry::new(self.http.clone(), &self.base_url)
+    }
+
+    pub fn real_estate(&self) -> RealEstateRegistry {
+        RealEstateRegistry::new(self.http.clone(), &self.base_url)
+    }
+
+    pub fn security(&self) -> SecurityDirectorate {
+        SecurityDirectorate::new(self.http.clone(), &self.base_url)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -57,7 +74,90 @@ impl RunningSandbox {
     }
 
     pub async fn national_id_requests(&self) -> u64 {
-        let (_, stats) = self.get_json("/_stats").await;
-        stats["requests"]["national_id"].as_u64().expect("a national_id counter")
+        self.requests("national_id").await
     }
+
+    /// The registry's counter in `/_stats`.
+    pub async fn requests(&self, registry: &str) -> u64 {
+        let (_, stats) = self.get_json("/_stats").await;
+        stats["requests"][registry].as_u64().unwrap_or_else(|| panic!("a {registry} counter"))
+    }
+}
+
+/// A client whose every request gives up after `millis`.
+pub fn client_with_timeout(millis: u64) -> reqwest::Client {
+    reqwest::Client::builder().timeout(std::time::Duration::from_millis(millis)).build().expect("client")
+}
+
+/// A base URL where nothing listens any more.
+pub fn unreachable_base_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().expect("address");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// One HTTP request as it arrived on the wire.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// `METHOD target HTTP/1.1`
+    pub request_line: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Captured {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Serves exactly one connection on a free loopback port: records the first
+/// request and answers it with `status` and `body` (JSON or XML as given).
+/// Returns the base URL and the captured request once it has arrived.
+pub async fn capture_one_request(
+    status: u16,
+    content_type: &'static str,
+    body: String,
+) -> (String, tokio::task::JoinHandle<Captured>) {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("binds");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("a connection");
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let (head_end, content_length) = loop {
+            let n = stream.read(&mut buf).await.expect("reads");
+            assert!(n > 0, "connection closed before a whole request");
+            raw.extend_from_slice(&buf[..n]);
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse::<usize>().expect("a length"));
+                break (end + 4, length);
+            }
+        };
+        while raw.len() < head_end + content_length {
+            let n = stream.read(&mut buf).await.expect("reads");
+            assert!(n > 0, "connection closed inside the body");
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&raw[..head_end - 4]).into_owned();
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default().to_owned();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+            .collect();
+        let answer = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(answer.as_bytes()).await.expect("answers");
+        Captured { request_line, headers, body: raw[head_end..head_end + content_length].to_vec() }
+    });
+    (format!("http://{addr}"), task)
 }
