@@ -100,7 +100,8 @@ impl Application {
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
-        let audit = AuditLog::start(store, settings.store.max_batch, metrics.clone());
+        let (audit, audit_tasks) = AuditLog::start(store, settings.store.max_batch, metrics.clone());
+        background.extend(audit_tasks);
 
         let registry = |name: &str| -> anyhow::Result<(reqwest::Client, String, Policy)> {
             let s = &settings.registries[name];
@@ -187,8 +188,29 @@ impl Application {
         result
     }
 
+    /// A handle that stops this gateway (server and background work), as a
+    /// process exit would, for tests of restarts.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle { server: self.server.handle(), tasks: self.background.iter().map(|t| t.abort_handle()).collect() }
+    }
+
     pub fn base_url(&self) -> String {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+}
+
+pub struct StopHandle {
+    server: actix_web::dev::ServerHandle,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl StopHandle {
+    /// Stops at once: background work is aborted where it stands, like a kill.
+    pub async fn kill(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.server.stop(false).await;
     }
 }
 

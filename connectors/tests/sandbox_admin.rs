@@ -3,7 +3,7 @@
 mod common;
 
 use common::start_sandbox;
-use connectors::sandbox::{check_digit, population};
+use connectors::sandbox::{check_digit, commercial_register, population, real_estate};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,6 +55,117 @@ async fn a_limit_that_is_not_a_number_is_a_bad_request() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert!(body["error"].is_string());
     }
+}
+
+#[tokio::test]
+async fn the_population_endpoint_lists_companies_for_the_commercial_register() {
+    let sandbox = start_sandbox().await;
+    let (status, first) = sandbox.get_json("/_population?registry=commercial_register").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first.as_object().map(|o| o.len()), Some(1), "only the companies: {first}");
+    let companies = first["companies"].as_array().expect("a list");
+    assert_eq!(companies.len(), 100);
+    let (_, second) = sandbox.get_json("/_population?limit=100&registry=commercial_register").await;
+    assert_eq!(first, second);
+    let (_, five) = sandbox.get_json("/_population?registry=commercial_register&limit=5").await;
+    assert_eq!(five["companies"].as_array().expect("a list")[..], companies[..5]);
+
+    let fixtures = [("ZAGAZIG", "123456"), ("CAIRO", "654321"), ("GIZA", "777001"), ("ZAGAZIG", "999999")];
+    for company in companies {
+        let office = company["office"].as_str().expect("an office");
+        let number = company["registration_number"].as_str().expect("a number");
+        assert_eq!(company.as_object().map(|o| o.len()), Some(2));
+        assert!(!fixtures.contains(&(office, number)), "{office}/{number} is a fixture");
+        assert!(office.bytes().all(|b| b.is_ascii_uppercase()), "{office}");
+        assert!((1..=10).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()), "{number}");
+    }
+}
+
+#[tokio::test]
+async fn the_population_endpoint_lists_property_ids_for_real_estate() {
+    let sandbox = start_sandbox().await;
+    let (status, first) = sandbox.get_json("/_population?registry=real_estate").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first.as_object().map(|o| o.len()), Some(1), "only the property IDs: {first}");
+    let ids = first["property_ids"].as_array().expect("a list");
+    assert_eq!(ids.len(), 100);
+    let (_, second) = sandbox.get_json("/_population?registry=real_estate").await;
+    assert_eq!(first, second);
+    let (_, seven) = sandbox.get_json("/_population?registry=real_estate&limit=7").await;
+    assert_eq!(seven["property_ids"].as_array().expect("a list")[..], ids[..7]);
+    let fixtures = ["SHR-ZAG-000123", "CAI-NSR-004567", "GIZ-DOK-000777", "SHR-ZAG-999999"];
+    for id in ids {
+        let id = id.as_str().expect("a string");
+        assert!(!fixtures.contains(&id), "{id} is a fixture");
+        let parts: Vec<&str> = id.split('-').collect();
+        assert!(parts.len() == 3 && parts[0].len() == 3 && parts[1].len() == 3 && parts[2].len() == 6, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_limit_above_a_registrys_size_lists_each_key_once() {
+    let sandbox = start_sandbox().await;
+    let (_, listed) = sandbox.get_json("/_population?registry=commercial_register&limit=10000000").await;
+    let companies = listed["companies"].as_array().expect("a list");
+    assert!(companies.len() >= 10_000);
+    assert_eq!(companies.len(), commercial_register().synthetic().len());
+    let keys: std::collections::HashSet<(&str, &str)> = companies
+        .iter()
+        .map(|c| (c["office"].as_str().expect("office"), c["registration_number"].as_str().expect("number")))
+        .collect();
+    assert_eq!(keys.len(), companies.len());
+
+    let (_, listed) = sandbox.get_json("/_population?registry=real_estate&limit=10000000").await;
+    let ids = listed["property_ids"].as_array().expect("a list");
+    assert!(ids.len() >= 20_000);
+    assert_eq!(ids.len(), real_estate().synthetic().len());
+    let unique: std::collections::HashSet<&str> = ids.iter().map(|v| v.as_str().expect("id")).collect();
+    assert_eq!(unique.len(), ids.len());
+}
+
+#[tokio::test]
+async fn the_default_population_answer_is_the_national_id_one() {
+    let sandbox = start_sandbox().await;
+    let (_, default) = sandbox.get_json("/_population?limit=20").await;
+    let (_, explicit) = sandbox.get_json("/_population?registry=national_id&limit=20").await;
+    assert_eq!(default, explicit);
+    assert_eq!(default.as_object().map(|o| o.len()), Some(1));
+    assert_eq!(default["national_ids"].as_array().map(Vec::len), Some(20));
+}
+
+#[tokio::test]
+async fn an_unknown_registry_or_a_bad_limit_is_a_bad_request_for_every_registry() {
+    let sandbox = start_sandbox().await;
+    for query in ["registry=tax", "registry=", "registry=security", "registry=real_estate&limit=x"] {
+        let (status, body) = sandbox.get_json(&format!("/_population?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(body["error"].is_string(), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn stats_count_each_registry_separately() {
+    let sandbox = start_sandbox().await;
+    use connectors::Registry;
+    let company =
+        connectors::commercial_register::CompanyKey { office: "ZAGAZIG".into(), registration_number: "123456".into() };
+    let _ = sandbox.commercial_register().fetch(&company).await;
+    let _ = sandbox.commercial_register().fetch(&company).await;
+    let _ = sandbox.real_estate().fetch(&"SHR-ZAG-000123".to_owned()).await;
+    let check = connectors::security::Submission {
+        reference: "0190c1a2-7b3e-7c44-9a55-0d1e2f3a4b5c".into(),
+        national_id: "29001011300036".into(),
+        check_type: connectors::security::CheckType::General,
+    };
+    let ticket = sandbox.security().submit(&check).await.expect("a ticket");
+    let _ = sandbox.security().status(&ticket).await;
+    let _ = sandbox.security().status(&ticket).await;
+    let _ = sandbox.registry().fetch(&"29001011300036".to_owned()).await;
+    let (_, stats) = sandbox.get_json("/_stats").await;
+    assert_eq!(
+        stats,
+        json!({"requests": {"national_id": 1, "commercial_register": 2, "real_estate": 1, "security": 3, "smsc": 0}})
+    );
 }
 
 #[tokio::test]

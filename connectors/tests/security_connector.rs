@@ -67,11 +67,11 @@ async fn every_other_fixture_is_cleared() {
     for id in ["28507150100022", "24003202100031", "30102100200041"] {
         tickets.push(directorate.submit(&submission(id)).await.expect("a ticket"));
     }
-    let decisions = futures_join_all(&directorate, &tickets).await;
+    let decisions = decisions_of(&directorate, &tickets).await;
     assert_eq!(decisions, vec![Decision::Cleared; 3]);
 }
 
-async fn futures_join_all(directorate: &SecurityDirectorate, tickets: &[Ticket]) -> Vec<Decision> {
+async fn decisions_of(directorate: &SecurityDirectorate, tickets: &[Ticket]) -> Vec<Decision> {
     let mut decisions = Vec::new();
     for ticket in tickets {
         decisions.push(wait_for_decision(directorate, ticket).await.0);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 struct Job {
     event: NewEvent,
@@ -25,12 +26,14 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Starts the writer and the store-health probe on the current runtime.
-    pub fn start(store: Store, max_batch: usize, metrics: Arc<Metrics>) -> AuditLog {
+    pub fn start(store: Store, max_batch: usize, metrics: Arc<Metrics>) -> (AuditLog, Vec<JoinHandle<()>>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 8);
         let up = Arc::new(AtomicBool::new(true));
-        tokio::spawn(write_loop(store.clone(), rx, max_batch.max(1), up.clone(), metrics.clone()));
-        tokio::spawn(probe_loop(store.clone(), up.clone(), metrics));
-        AuditLog { tx, up, store }
+        let tasks = vec![
+            tokio::spawn(write_loop(store.clone(), rx, max_batch.max(1), up.clone(), metrics.clone())),
+            tokio::spawn(probe_loop(store.clone(), up.clone(), metrics)),
+        ];
+        (AuditLog { tx, up, store }, tasks)
     }
 
     /// Whether the store took its last write (or probe). Data calls check this
