@@ -379,7 +379,9 @@ async fn concurrent_misses_for_one_id_make_exactly_one_registry_call() {
     app.fault(json!({"registry": "national_id", "latency_ms": 300})).await;
     let calls = (0..20).map(|i| {
         let claims = if i % 2 == 0 { json!({"gender": "female"}) } else { json!({"birth_date": "1985-07-15"}) };
-        app.verify(&token, &verify_body(SECOND, claims))
+        let body = verify_body(SECOND, claims);
+        let (app, token) = (&app, &token);
+        async move { app.verify(token, &body).await }
     });
     let answers = futures::future::join_all(calls).await;
     for (status, body) in &answers {

@@ -1,7 +1,8 @@
 //! JSON/REST plumbing shared by the REST registries (commercial register,
-//! security directorate): building request paths from untrusted segments, and recognising the error envelope
-//! `{"error": {"code": "…", "message": "…"}}` whatever the HTTP status it
-//! comes with (some registries answer errors with a 200).
+//! security directorate): building request paths from untrusted segments,
+//! and recognising the error envelope `{"error": {"code": "…", "message": "…"}}`
+//! whatever the HTTP status it comes with (some registries answer errors with
+//! a 200).
 //!
 //! Errors carry fixed texts and at most an error code that looks like a code:
 //! never the `message`, which registries fill with free text (sometimes

@@ -60,6 +60,7 @@ async fn a_number_is_found_only_in_its_own_office() {
     assert_eq!(fetch(&registry, "CAIRO", "123456").await, Ok(Lookup::NotFound));
     assert_eq!(fetch(&registry, "ZAGAZIG", "0123456").await, Ok(Lookup::NotFound));
     assert_eq!(fetch(&registry, "NOWHERE", "123456").await, Ok(Lookup::NotFound));
+    assert_eq!(fetch(&registry, "KAFR EL SHEIKH", "123456").await, Ok(Lookup::NotFound));
     for number in 999_990..=999_999 {
         assert_eq!(fetch(&registry, "CAIRO", &number.to_string()).await, Ok(Lookup::NotFound), "{number}");
     }

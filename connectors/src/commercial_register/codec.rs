@@ -71,14 +71,14 @@ pub fn parse_path(path: &str) -> Route {
 }
 
 /// Whether the sandbox accepts a key's shape: an office of 1–40 characters
-/// from `A–Z 0–9 _ -` starting with a letter, and a number of 1–10 ASCII
-/// digits. A well-shaped key that is not registered is `NOT_FOUND`.
+/// from `A–Z 0–9 _ -` and space, starting with a letter, and a number of 1–10
+/// ASCII digits. A well-shaped key that is not registered is `NOT_FOUND`.
 pub fn key_is_well_formed(key: &CompanyKey) -> bool {
     let office = key.office.as_bytes();
     let number = key.registration_number.as_bytes();
     (1..=40).contains(&office.len())
         && office[0].is_ascii_uppercase()
-        && office.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+        && office.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b' '))
         && (1..=10).contains(&number.len())
         && number.iter().all(u8::is_ascii_digit)
 }
@@ -216,6 +216,7 @@ mod tests {
     fn well_formed_keys_are_told_from_ill_formed_ones() {
         assert!(key_is_well_formed(&key("ZAGAZIG", "123456")));
         assert!(key_is_well_formed(&key("KAFR_EL_SHEIKH", "0000000001")));
+        assert!(key_is_well_formed(&key("KAFR EL SHEIKH", "1")));
         for (office, number) in [
             ("zagazig", "1"),
             ("", "1"),

@@ -2,7 +2,8 @@
 //! (`schemas/upstream/commercial_register.schema.json`) over the DOMAIN.md
 //! fixtures and a deterministic synthetic register, built once on first use.
 //!
-//! Synthetic companies are owned by synthetic citizens of [`population()`],
+//! Synthetic companies are owned by adult synthetic citizens of
+//! [`population()`] (alive, unless the company is struck off),
 //! registered in real commercial-registry office cities (upper-case Latin
 //! letters only), under numbers 1000–999989 (so `999990`–`999999` are never
 //! registered in any office), with Arabic trade names of the usual forms
@@ -20,6 +21,7 @@ use super::population::SplitMix64;
 use super::{Body, Population, json, population};
 use crate::commercial_register::codec::{self, Route};
 use crate::commercial_register::{CompanyKey, CompanyRecord, CompanyStatus};
+use crate::national_id::Sex;
 use crate::rest::error_body;
 
 pub(super) use codec::API_ROOT;
@@ -195,22 +197,36 @@ impl CommercialRegister {
             if index.contains_key(&key) {
                 continue;
             }
-            let owner = rng.below(owners) as usize;
-            let Some((first, family)) = population.synthetic_name_parts(owner) else { continue };
+            let (status, from, to) = match rng.below(100) {
+                ..80 => (CompanyStatus::Active, date!(2027 - 01 - 01), date!(2031 - 12 - 31)),
+                80..88 => (CompanyStatus::Suspended, date!(2024 - 01 - 01), date!(2030 - 12 - 31)),
+                _ => (CompanyStatus::StruckOff, date!(2012 - 01 - 01), date!(2024 - 12 - 31)),
+            };
+            // An owner old enough to have registered before the registration
+            // expired (and alive, unless the company is struck off).
+            let latest_birth_year = from.year() - 26;
+            let Some((owner, profile)) = (0..64).find_map(|_| {
+                let owner = rng.below(owners) as usize;
+                let profile = population.synthetic_profile(owner)?;
+                let fits =
+                    profile.birth_year <= latest_birth_year && (profile.alive || status == CompanyStatus::StruckOff);
+                fits.then_some((owner, profile))
+            }) else {
+                continue;
+            };
             let Some(owner_national_id) = population.synthetic_id(owner) else { continue };
+            let (first, family) = (profile.first, profile.family);
+            // Workshops, barbers and the like are named after the family
+            // when the owner is a woman.
+            let first_or_family = if profile.gender == Sex::Male { first } else { family };
             let trade_name = match pick(&mut rng, &NAMERS, namer_weights) {
                 Namer::Word(prefix, suffix) => {
                     format!("{prefix} {}{suffix}", WORDS[rng.below(WORDS.len() as u64) as usize])
                 }
                 Namer::Family(prefix, suffix) => format!("{prefix} {family}{suffix}"),
-                Namer::First(prefix, suffix) => format!("{prefix} {first}{suffix}"),
+                Namer::First(prefix, suffix) => format!("{prefix} {first_or_family}{suffix}"),
                 Namer::FullName(prefix, suffix) => format!("{prefix} {first} {family}{suffix}"),
                 Namer::Father(prefix) => format!("{prefix} أبو {}", Population::male_name(rng.below(1 << 16) as usize)),
-            };
-            let (status, from, to) = match rng.below(100) {
-                ..80 => (CompanyStatus::Active, date!(2027 - 01 - 01), date!(2031 - 12 - 31)),
-                80..88 => (CompanyStatus::Suspended, date!(2024 - 01 - 01), date!(2030 - 12 - 31)),
-                _ => (CompanyStatus::StruckOff, date!(2012 - 01 - 01), date!(2024 - 12 - 31)),
             };
             let span = u64::try_from((to - from).whole_days() + 1).unwrap_or(1);
             let expires_on = from.saturating_add(time::Duration::days(rng.below(span) as i64));
@@ -305,8 +321,10 @@ mod tests {
             assert!(codec::key_is_well_formed(&key_of(company)));
             let number: u64 = company.registration_number.parse().expect("digits");
             assert!(NUMBERS.contains(&number));
-            assert!(population.contains(&company.owner_national_id));
+            let owner = population.get(&company.owner_national_id).expect("the owner is a citizen");
             assert!(!population.is_fixture(&company.owner_national_id));
+            assert!(owner.alive || company.status == CompanyStatus::StruckOff, "{}", company.registration_number);
+            assert!(owner.birth_date.year() + 18 <= company.expires_on.year() - 8, "{}", company.registration_number);
             assert!(company.trade_name.split(' ').count() >= 2, "{}", company.trade_name);
             assert!(!company.trade_name.is_ascii());
             *statuses.entry(company.status).or_insert(0) += 1;
@@ -354,5 +372,5 @@ mod tests {
     }
 
     const PINNED_FIRST_KEY: (&str, &str) = ("GIZA", "844471");
-    const PINNED_FNV: u64 = 16_330_161_425_236_631_261;
+    const PINNED_FNV: u64 = 15_827_338_668_360_719_946;
 }

@@ -196,6 +196,16 @@ pub fn check_digit(national_id: &str) -> Option<u8> {
     }
 }
 
+/// A synthetic citizen as the other registries' generators see them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Profile {
+    pub first: &'static str,
+    pub family: &'static str,
+    pub gender: Sex,
+    pub birth_year: i32,
+    pub alive: bool,
+}
+
 /// A synthetic citizen, compact: names are indexes into the tables.
 #[derive(Debug, Clone, Copy)]
 struct Person {
@@ -313,15 +323,22 @@ impl Population {
         })
     }
 
-    /// The first name and the family name of the `index`-th synthetic
-    /// citizen (compound names whole), for the other registries' generators.
-    pub(super) fn synthetic_name_parts(&self, index: usize) -> Option<(&'static str, &'static str)> {
+    /// What the other registries' generators need of the `index`-th
+    /// synthetic citizen: first name and family name (compound names whole),
+    /// gender, birth year, and whether alive.
+    pub(super) fn synthetic_profile(&self, index: usize) -> Option<Profile> {
         let person = self.people.get(index)?;
         let first_names = match person.gender {
             Sex::Male => MALE_NAMES,
             Sex::Female => FEMALE_NAMES,
         };
-        Some((first_names[usize::from(person.first)], FAMILY_NAMES[usize::from(person.family)]))
+        Some(Profile {
+            first: first_names[usize::from(person.first)],
+            family: FAMILY_NAMES[usize::from(person.family)],
+            gender: person.gender,
+            birth_year: person.birth_date.year(),
+            alive: person.alive,
+        })
     }
 
     /// A male first name from the population's table (for trade names such
