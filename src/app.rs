@@ -4,17 +4,19 @@
 use crate::audit::AuditLog;
 use crate::auth::{ClientRegistry, KeyRing, PurposePolicy, RateLimits, TokenService};
 use crate::config::{self, ClientsFile, PurposesFile, Settings};
-use crate::http::state::{AppState, Registries};
+use crate::http::state::{AppState, Registries, SmsConfig};
 use crate::metrics::Metrics;
 use crate::resilience::Guard;
 use crate::resilience::{Policy, Resilient};
 use crate::security::{SecurityWorker, WorkerSettings};
+use crate::sms::{DispatchSettings, Dispatcher};
 use crate::store::Store;
 use actix_web::{App, HttpServer, web};
 use connectors::commercial_register::CommercialRegisterRegistry;
 use connectors::national_id::NationalIdRegistry;
 use connectors::real_estate::RealEstateRegistry;
 use connectors::security::SecurityDirectorate;
+use connectors::smsc::Smsc;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use std::time::Duration;
 /// start while any of them is accepted.
 const DEMO_SECRETS: &[&str] =
     &["center-demo-secret", "center2-demo-secret", "limited-demo-secret", "auditor-demo-secret"];
+const DEMO_SMSC_SECRET: &str = "smsc-demo-secret";
 const DEMO_CALLBACK_SECRETS: &[&str] = &["center-demo-callback-secret"];
 
 pub struct Application {
@@ -61,6 +64,9 @@ pub fn hardening_problems(settings: &Settings) -> anyhow::Result<Vec<String>> {
     if settings.sandbox.enabled {
         problems.push(format!("server.listen {addr} is not loopback: set sandbox.enabled = false"));
     }
+    if settings.sms.smsc_secret == DEMO_SMSC_SECRET {
+        problems.push(format!("server.listen {addr} is not loopback: sms.smsc_secret is the demo secret"));
+    }
     let clients = load_clients(settings)?;
     for c in &clients.clients {
         let demo_secret = DEMO_SECRETS.iter().any(|s| crate::auth::verify_secret_hash(&c.secret_hash, s));
@@ -81,8 +87,10 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let mut background = Vec::new();
 
+        let mut sandbox_handle = None;
         let sandbox_addr = if settings.sandbox.enabled {
             let sandbox = connectors::sandbox::Sandbox::new(None);
+            sandbox_handle = Some(sandbox.clone());
             let (addr, serve) = sandbox
                 .bind(settings.sandbox.listen)
                 .await
@@ -117,7 +125,35 @@ impl Application {
         let real_estate = Resilient::new(RealEstateRegistry::new(client, &base), policy, metrics.clone());
         let (client, base, policy) = registry("security")?;
         let security = Arc::new(Guard::new("security", policy, metrics.clone()));
-        let registries = Registries { national_id, commercial_register, real_estate, security: security.clone() };
+        let (smsc_client, smsc_base, smsc_policy) = registry("smsc")?;
+        let smsc = Arc::new(Guard::new("smsc", smsc_policy, metrics.clone()));
+        let registries = Registries {
+            national_id,
+            commercial_register,
+            real_estate,
+            security: security.clone(),
+            smsc: smsc.clone(),
+        };
+        background.push(
+            Dispatcher {
+                store: audit.store().clone(),
+                smsc: Arc::new(Smsc::new(smsc_client, &smsc_base)),
+                guard: smsc,
+                settings: DispatchSettings {
+                    sender: settings.sms.sender.clone(),
+                    messages_per_second: settings.sms.messages_per_second,
+                    tick: Duration::from_millis(100),
+                    give_up_after: Duration::from_secs(settings.sms.give_up_after_seconds),
+                },
+            }
+            .spawn(),
+        );
+        let templates_path = &settings.sms.templates_file;
+        let templates_text =
+            config::read_config_file(templates_path, config::DEFAULT_SMS_TEMPLATES_TOML, "config/sms_templates.toml")
+                .map_err(|e| anyhow::anyhow!("sms.templates_file {}: {e}", templates_path.display()))?;
+        let templates = crate::sms::Templates::parse(&templates_text, &templates_path.display().to_string())
+            .map_err(|p| anyhow::anyhow!("{p}"))?;
 
         // Callbacks go to client-configured URLs: no redirects followed.
         let callback_http = reqwest::Client::builder()
@@ -137,6 +173,11 @@ impl Application {
         );
 
         let state = web::Data::new(AppState {
+            sms: SmsConfig {
+                templates,
+                max_segments: settings.sms.max_segments,
+                smsc_secret: settings.sms.smsc_secret.clone(),
+            },
             clients,
             policy: purposes,
             tokens: TokenService::new(
@@ -162,11 +203,11 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
                 .configure(crate::http::routes)
         };
+        let tls = settings.server.tls_cert.is_some();
         let mut server = HttpServer::new(factory).shutdown_timeout(10);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let tls = settings.server.tls_cert.is_some();
         let server = match (&settings.server.tls_cert, &settings.server.tls_key) {
             (Some(cert), Some(key)) => {
                 let config = crate::tls::server_config(cert, key)?;
@@ -176,6 +217,13 @@ impl Application {
         }
         .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", settings.server.listen))?;
         let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("server bound no address"))?;
+        if let Some(sandbox) = sandbox_handle {
+            // The embedded SMSC reports deliveries and inbound messages to this gateway.
+            sandbox.set_smsc_callback(connectors::sandbox::SmscCallback {
+                gateway_base_url: format!("{}://{addr}", if tls { "https" } else { "http" }),
+                secret: settings.sms.smsc_secret.clone(),
+            });
+        }
         Ok(Application { addr, sandbox_addr, tls, server: server.run(), background })
     }
 

@@ -44,6 +44,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    #[error("idempotency conflict")]
+    IdempotencyConflict,
+    #[error("recipient opted out")]
+    RecipientOptedOut,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("upstream unavailable")]
@@ -76,6 +80,8 @@ impl ApiError {
             ApiError::NotFound | ApiError::MethodNotAllowed => "not_found",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::IdempotencyConflict => "idempotency_conflict",
+            ApiError::RecipientOptedOut => "recipient_opted_out",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::UpstreamUnavailable { .. } => "upstream_unavailable",
             ApiError::UpstreamTimeout => "upstream_timeout",
@@ -95,6 +101,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::IdempotencyConflict => StatusCode::CONFLICT,
+            ApiError::RecipientOptedOut => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamUnavailable { .. } | ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -113,6 +121,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::PayloadTooLarge => "Payload too large",
             ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::IdempotencyConflict => "Idempotency conflict",
+            ApiError::RecipientOptedOut => "Recipient opted out",
             ApiError::RateLimited { .. } => "Too many requests",
             ApiError::UpstreamUnavailable { .. } => "Registry unavailable",
             ApiError::UpstreamTimeout => "Registry timeout",
@@ -148,6 +158,13 @@ impl ApiError {
             ApiError::PayloadTooLarge => ("The request body exceeds 64 KiB.".into(), "حجم الطلب يتجاوز الحد المسموح."),
             ApiError::UnsupportedMediaType => {
                 ("The request body must be application/json.".into(), "يجب أن يكون محتوى الطلب بصيغة JSON.")
+            }
+            ApiError::IdempotencyConflict => (
+                "This Idempotency-Key was used with a different request body.".into(),
+                "مفتاح عدم التكرار مستخدم من قبل مع طلب مختلف.",
+            ),
+            ApiError::RecipientOptedOut => {
+                ("The recipient has opted out of messages.".into(), "أوقف صاحب الرقم استقبال الرسائل.")
             }
             ApiError::RateLimited { .. } => ("Too many requests; retry later.".into(), "طلبات كثيرة جدًا، حاول لاحقًا."),
             ApiError::UpstreamUnavailable { .. } => {

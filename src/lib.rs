@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod resilience;
 pub mod security;
+pub mod sms;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

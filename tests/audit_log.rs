@@ -200,6 +200,7 @@ async fn auditor_queries_are_audited_too() {
     let e = &all[0];
     assert_eq!(e["id"], id.as_str());
     assert_eq!(e["client_id"], "auditor-demo");
+    assert_eq!(e["subject"], Value::Null, "no subject for a query");
     assert_eq!(e["outcome"], "ok");
     assert_eq!(e["http_status"], 200);
     assert_eq!(e["cache"], "none");

@@ -507,6 +507,43 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_is_rate_limited_per_source_address() {
+    let app = TestApp::spawn().await;
+    // Cheap refusals (no secret to check): 20/s, burst 40 by default.
+    let form = [("grant_type", "password")];
+    let calls = (0..60).map(|_| app.http.post(app.url("/oauth/token")).form(&form).send());
+    let answers = futures::future::join_all(calls).await;
+    let mut limited = 0;
+    for r in answers {
+        let r = r.unwrap();
+        match r.status().as_u16() {
+            400 => {}
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                problem(r, 429, "rate_limited").await;
+                limited += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!((10..=20).contains(&limited), "about 20 of 60 refused, got {limited}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_tokens_cannot_flood_the_audit_log() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        let calls = (0..25).map(|_| app.http.get(app.url("/v1/audit/integrity")).bearer_auth("junk").send());
+        for r in futures::future::join_all(calls).await {
+            assert_eq!(r.unwrap().status(), 401, "every junk call is still answered 401");
+        }
+    }
+    let auditor = app.token("auditor-demo").await;
+    let events = app.all_audit_events(&auditor, "action=auth.denied").await;
+    assert_eq!(events.len(), 60, "auth.denied is recorded at most 60 a minute per address");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_is_recorded_as_auth_denied() {
     let app = TestApp::spawn().await;
     let r = verify_with(&app, "garbage").await;
@@ -555,4 +592,36 @@ async fn tokens_are_accepted_by_a_second_gateway_sharing_the_store() {
     let (status, body) = second.verify(&token, &verify_body(FIRST, json!({}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(jwks(&first).await, jwks(&second).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_signs_new_tokens_and_tokens_issued_before_stay_valid() {
+    let first = TestApp::spawn().await;
+    let old_token = first.token("center-demo").await;
+    let old_kid = jwt_parts(&old_token).0["kid"].as_str().unwrap().to_owned();
+
+    // Rotate: a newer key in the shared store, then a (re)started replica.
+    let new_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    let created_at = later.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let url = format!("sqlite://{}", first.db_path().display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO signing_keys (kid, private_pem, created_at) VALUES ('rotated', ?, ?)")
+        .bind(new_key.serialize_pem())
+        .bind(created_at)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let db = first.db_path();
+    let second = TestApp::spawn_with(|s| s.store.url = format!("sqlite://{}", db.display())).await;
+
+    let new_token = second.token("center-demo").await;
+    let new_kid = jwt_parts(&new_token).0["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid, "the newest key signs");
+    let kids: Vec<String> =
+        jwks(&second).await["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+    assert!(kids.contains(&old_kid) && kids.contains(&new_kid), "both keys are published: {kids:?}");
+    assert_eq!(verify_with(&second, &old_token).await.status(), 200, "a token from before the rotation");
+    assert_eq!(verify_with(&second, &new_token).await.status(), 200);
 }

@@ -105,6 +105,18 @@ async fn check_config_names_every_unknown_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known gap: an unknown key hides the other problems (src/config/layers.rs stops after the typed pass)"]
+async fn check_config_reports_unknown_keys_and_bad_values_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.toml");
+    std::fs::write(&path, "[server]\nlisten_addr = \"x\"\n\n[log]\nformat = \"xml\"\n").unwrap();
+    let r = run(&["check-config", "--config", path.to_str().unwrap()], &[], None).await;
+    assert_eq!(r.code, 2);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(out.contains("server.listen_addr") && out.contains("log.format"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_reads_environment_overrides() {
     let r = run(&["check-config"], &[("BAWABA__LOG__FORMAT", "yaml")], None).await;
     assert_eq!(r.code, 2);

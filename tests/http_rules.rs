@@ -158,14 +158,25 @@ async fn an_unknown_route_is_404_problem_json() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_method_on_a_known_route_is_a_problem_not_a_crash() {
+async fn a_wrong_method_on_a_known_route_is_405_problem_json() {
     let app = TestApp::spawn().await;
     let token = app.token("center-demo").await;
     let r = app.get("/v1/national-id/verify", &token).await;
-    let status = r.status().as_u16();
-    assert!(status == 404 || status == 405, "status {status}");
+    assert_eq!(r.status(), 405);
     let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(ct.starts_with("application/problem+json"), "{ct}");
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], 405, "{body}");
+    assert_eq!(body["request_id"], request_id.as_str());
+    let events = app.audit_events("action=national_id.verify").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["id"], request_id.as_str());
+    assert_eq!(events[0]["http_status"], 405);
+    assert_eq!(events[0]["outcome"], body["code"], "the audit outcome is the problem code");
+    let r = app.http.get(app.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -271,6 +271,17 @@ async fn an_id_in_arabic_indic_digits_is_valid_and_normalised() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spaces_hyphens_and_bidi_marks_in_an_id_are_removed() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    for written in ["2900 1011 3000 36", "2-900101-13-0003-6", "\u{200F}29001011300036\u{200E}", " 29001011300036 "] {
+        let body = verify_ok(&app, &token, written, json!({})).await;
+        assert_eq!(body["outcome"], "match", "{written:?}: {body}");
+    }
+    assert_eq!(app.upstream_requests("national_id").await, 1, "one normalised key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invalid_id_is_refused_with_its_reason_and_no_registry_call() {
     let app = TestApp::spawn().await;
     let token = app.token("center-demo").await;

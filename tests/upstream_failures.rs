@@ -175,6 +175,19 @@ async fn a_no_cache_request_is_served_stale_when_the_registry_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_timing_out_is_answered_from_a_stale_copy_too() {
+    let app = impatient_app().await;
+    let token = app.token("center-demo").await;
+    let (status, _) = app.verify(&token, &verify_body(FIRST, json!({}))).await;
+    assert_eq!(status, 200);
+    app.fault(json!({"registry": "national_id", "mode": "timeout"})).await;
+    let r = verify_no_cache(&app, &token, FIRST).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["source"]["stale"], true, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_cached_copy_a_failing_registry_is_503_even_for_no_cache() {
     let app = TestApp::spawn().await;
     let token = app.token("center-demo").await;
@@ -283,7 +296,7 @@ async fn a_not_found_answer_does_not_count_against_the_circuit() {
     let token = app.token("center-demo").await;
     // Seven distinct absent IDs (serials 9990–9999 are never used).
     for serial in 0..7 {
-        let id = format!("2900101130999{serial}");
+        let id = format!("290010113999{serial}1");
         let (status, body) = app.verify(&token, &verify_body(&id, json!({}))).await;
         assert_eq!(status, 200, "{id}: {body}");
         assert_eq!(body["outcome"], "not_found");

@@ -17,6 +17,7 @@ pub mod real_estate;
 pub mod rest;
 pub mod sandbox;
 pub mod security;
+pub mod smsc;
 pub mod soap;
 
 pub use error::UpstreamError;

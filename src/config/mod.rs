@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_TOML: &str = include_str!("../../config/bawaba.toml");
 pub const DEFAULT_CLIENTS_TOML: &str = include_str!("../../config/clients.toml");
 pub const DEFAULT_PURPOSES_TOML: &str = include_str!("../../config/purposes.toml");
+pub const DEFAULT_SMS_TEMPLATES_TOML: &str = include_str!("../../config/sms_templates.toml");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -28,6 +29,7 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub sms: SmsSettings,
     pub registries: BTreeMap<String, RegistrySettings>,
 }
 
@@ -85,6 +87,21 @@ pub struct LogSettings {
     pub format: String,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SmsSettings {
+    pub templates_file: PathBuf,
+    /// The short code messages are sent from.
+    pub sender: String,
+    /// Most segments one message may take.
+    pub max_segments: usize,
+    /// Most messages a second handed to the SMSC.
+    pub messages_per_second: u32,
+    /// A message the SMSC has not accepted this long after it was queued fails.
+    pub give_up_after_seconds: u64,
+    /// The secret the SMSC signs delivery reports and inbound messages with.
+    pub smsc_secret: String,
+}
+
 /// The one resilience block every registry embeds (with its own defaults).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RegistrySettings {
@@ -109,7 +126,7 @@ pub struct RegistrySettings {
 }
 
 /// The registries this build knows; each must have a settings block.
-pub const REGISTRIES: &[&str] = &["national_id", "commercial_register", "real_estate", "security"];
+pub const REGISTRIES: &[&str] = &["national_id", "commercial_register", "real_estate", "security", "smsc"];
 
 impl Settings {
     /// Loads defaults → `file` (if any) → environment, and validates the whole.
@@ -161,6 +178,18 @@ impl Settings {
         }
         if self.auth.denied_audit_per_minute == 0 {
             p.push("auth.denied_audit_per_minute", "0", "must be at least 1");
+        }
+        if self.sms.max_segments == 0 || self.sms.max_segments > 10 {
+            p.push("sms.max_segments", &self.sms.max_segments.to_string(), "must be between 1 and 10");
+        }
+        if self.sms.messages_per_second == 0 {
+            p.push("sms.messages_per_second", "0", "must be at least 1");
+        }
+        if self.sms.smsc_secret.len() < 16 {
+            p.push("sms.smsc_secret", "(hidden)", "must be at least 16 characters");
+        }
+        if self.sms.sender.is_empty() || !self.sms.sender.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            p.push("sms.sender", &self.sms.sender, "must be a short code or alphanumeric sender");
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             p.push("log.format", &self.log.format, "must be json or pretty");

@@ -2,7 +2,7 @@
 //! `/v1` is also the audit event id), sets `X-Request-Id`, renders problems
 //! with that id in the caller's language, and counts requests.
 
-use crate::error::{PROBLEM_JSON, Problem};
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::metrics::Metrics;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -49,7 +49,10 @@ pub async fn request_context(
     let metrics = req.app_data::<web::Data<Arc<Metrics>>>().cloned();
     let res = next.call(req).await?.map_into_boxed_body();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let problem = res.response().extensions().get::<Problem>().cloned();
+    // actix answers a known path with an unrouted method by a bare 405.
+    let problem = res.response().extensions().get::<Problem>().cloned().or_else(|| {
+        (res.status() == actix_web::http::StatusCode::METHOD_NOT_ALLOWED).then_some(Problem(ApiError::MethodNotAllowed))
+    });
     let mut res = match problem {
         Some(problem) => {
             let body = serde_json::to_vec(&problem.body(&ctx.id, ctx.arabic)).unwrap_or_default();

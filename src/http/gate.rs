@@ -163,6 +163,16 @@ async fn finish(
     note: &AuditNote,
     response: ServiceResponse<BoxBody>,
 ) -> ServiceResponse<BoxBody> {
+    // A method the resource has no route for: actix answers a bare 405; make
+    // it the problem the client will see, so the event records its code.
+    let response = if response.status() == actix_web::http::StatusCode::METHOD_NOT_ALLOWED
+        && response.response().extensions().get::<Problem>().is_none()
+    {
+        let (req, _) = response.into_parts();
+        ServiceResponse::new(req, ApiError::MethodNotAllowed.error_response())
+    } else {
+        response
+    };
     let facts = note.0.borrow().clone();
     let status = response.status();
     let outcome = match response.response().extensions().get::<Problem>() {

@@ -8,6 +8,7 @@ pub mod json;
 pub mod openapi;
 mod ops;
 mod security_checks;
+mod sms;
 pub mod state;
 mod token;
 mod verification;
@@ -55,6 +56,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .wrap_fn(gate(Action::SecurityCheckRead))
                         .route(web::get().to(security_checks::read)),
                 )
+                .service(web::resource("/sms").wrap_fn(gate(Action::SmsSend)).route(web::post().to(sms::send)))
+                .service(
+                    web::resource("/sms/delivery-reports")
+                        .wrap_fn(gate(Action::SmsDeliveryReport))
+                        .route(web::post().to(sms::delivery_report)),
+                )
+                .service(
+                    web::resource("/sms/inbound").wrap_fn(gate(Action::SmsInbound)).route(web::post().to(sms::inbound)),
+                )
+                .service(web::resource("/sms/{id}").wrap_fn(gate(Action::SmsRead)).route(web::get().to(sms::read)))
                 .service(
                     web::resource("/audit/events")
                         .wrap_fn(gate(Action::AuditQuery))

@@ -19,6 +19,7 @@ impl Modify for BearerScheme {
         super::token::issue, super::token::jwks,
         super::verify_national_id::verify, super::verify_commercial_register::verify, super::verify_real_estate::verify,
         super::security_checks::submit, super::security_checks::read,
+        super::sms::send, super::sms::read, super::sms::delivery_report, super::sms::inbound,
         super::audit_api::events, super::audit_api::integrity,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),

@@ -17,6 +17,8 @@ pub struct Registries {
     pub real_estate: Resilient<RealEstateRegistry>,
     /// The security directorate: guarded but never cached.
     pub security: Arc<Guard>,
+    /// The SMSC: guarded, never cached.
+    pub smsc: Arc<Guard>,
 }
 
 impl Registries {
@@ -27,11 +29,20 @@ impl Registries {
             ("commercial_register", self.commercial_register.circuit()),
             ("real_estate", self.real_estate.circuit()),
             ("security", self.security.circuit()),
+            ("smsc", self.smsc.circuit()),
         ]
     }
 }
 
+/// What the SMS endpoints need besides the store.
+pub struct SmsConfig {
+    pub templates: crate::sms::Templates,
+    pub max_segments: usize,
+    pub smsc_secret: String,
+}
+
 pub struct AppState {
+    pub sms: SmsConfig,
     pub clients: ClientRegistry,
     pub policy: PurposePolicy,
     pub tokens: TokenService,

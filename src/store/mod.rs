@@ -158,3 +158,129 @@ impl Store {
         }
     }
 }
+
+/// An SMS in the outbox: notifications and replies alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsMessageRow {
+    pub id: String,
+    pub client_id: String,
+    /// `notification` (POST /v1/sms) or `reply` (an answer to an inbound message).
+    pub kind: String,
+    pub to_e164: String,
+    pub case_ref: Option<String>,
+    pub lang: String,
+    pub status_key: Option<String>,
+    pub text: String,
+    pub encoding: String,
+    pub segments: i64,
+    /// `queued`, `sent`, `delivered`, `undelivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: String,
+    pub smsc_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsHistoryRow {
+    pub status: String,
+    pub at: String,
+    pub detail: Option<String>,
+}
+
+/// What accepting a message under an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsAccept {
+    Inserted,
+    /// The key was used before: its message and the hash of its body.
+    Existing {
+        message_id: String,
+        body_hash: String,
+    },
+}
+
+/// The idempotency record of one accepted message.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub client_id: String,
+    pub key: String,
+    pub body_hash: String,
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Stores a new message (and its idempotency key) in one transaction,
+    /// unless the key was used before.
+    pub async fn accept_sms(&self, key: Option<&IdempotencyKey>, msg: &SmsMessageRow) -> Result<SmsAccept, StoreError> {
+        dispatch!(self, s => s.accept_sms(key, msg).await)
+    }
+
+    pub async fn sms_message(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {
+        dispatch!(self, s => s.sms_message(id).await)
+    }
+
+    pub async fn sms_history(&self, id: &str) -> Result<Vec<SmsHistoryRow>, StoreError> {
+        dispatch!(self, s => s.sms_history(id).await)
+    }
+
+    /// Queued messages due at `now`, oldest first.
+    pub async fn due_sms(&self, now: &str, limit: u32) -> Result<Vec<SmsMessageRow>, StoreError> {
+        dispatch!(self, s => s.due_sms(now, limit).await)
+    }
+
+    /// Records that the SMSC took the message; false if it had already moved on.
+    pub async fn sms_mark_sent(&self, id: &str, smsc_id: &str, at: &str, attempts: i64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.sms_mark_sent(id, smsc_id, at, attempts).await)
+    }
+
+    /// Records a failed attempt: retry at `next_at`, or `failed` when `next_at` is None.
+    pub async fn sms_mark_retry(
+        &self,
+        id: &str,
+        attempts: i64,
+        next_at: Option<&str>,
+        error: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.sms_mark_retry(id, attempts, next_at, error, at).await)
+    }
+
+    /// Applies a delivery report to the message with this id; false if unknown.
+    pub async fn sms_delivery(
+        &self,
+        id: &str,
+        delivered: bool,
+        at: &str,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.sms_delivery(id, delivered, at, error).await)
+    }
+
+    pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.sms_set_opt_out(phone, out, at).await)
+    }
+
+    pub async fn sms_is_opted_out(&self, phone: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.sms_is_opted_out(phone).await)
+    }
+
+    /// The latest notifications that reached the SMSC for `phone`, newest first.
+    pub async fn sms_recent_notifications(&self, phone: &str, limit: u32) -> Result<Vec<SmsMessageRow>, StoreError> {
+        dispatch!(self, s => s.sms_recent_notifications(phone, limit).await)
+    }
+
+    /// Messages waiting in the outbox.
+    pub async fn sms_queued(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.sms_queued().await)
+    }
+}

@@ -58,4 +58,51 @@ CREATE INDEX security_checks_due ON security_checks (status, next_poll_at);
 CREATE INDEX security_checks_callbacks ON security_checks (callback_state, next_callback_at);
 "#,
     ),
+    (
+        3,
+        r#"
+CREATE TABLE sms_messages (
+    id               TEXT PRIMARY KEY,
+    client_id        TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    to_e164          TEXT NOT NULL,
+    case_ref         TEXT,
+    lang             TEXT NOT NULL,
+    status_key       TEXT,
+    text             TEXT NOT NULL,
+    encoding         TEXT NOT NULL,
+    segments         INTEGER NOT NULL,
+    status           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    created_at       TEXT NOT NULL,
+    sent_at          TEXT,
+    delivered_at     TEXT,
+    last_error       TEXT,
+    next_attempt_at  TEXT NOT NULL,
+    smsc_id          TEXT
+);
+CREATE INDEX sms_messages_due ON sms_messages (status, next_attempt_at);
+CREATE INDEX sms_messages_case ON sms_messages (to_e164, case_ref, created_at);
+CREATE INDEX sms_messages_smsc ON sms_messages (smsc_id);
+CREATE TABLE sms_history (
+    message_id  TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    detail      TEXT
+);
+CREATE INDEX sms_history_message ON sms_history (message_id, at);
+CREATE TABLE sms_idempotency (
+    client_id   TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    body_hash   TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (client_id, key)
+);
+CREATE TABLE sms_opt_outs (
+    phone  TEXT PRIMARY KEY,
+    at     TEXT NOT NULL
+);
+"#,
+    ),
 ];

@@ -275,3 +275,274 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+const SMS_COLUMNS: &str = "id, client_id, kind, to_e164, case_ref, lang, status_key, text, encoding, segments, status, \
+     attempts, created_at, sent_at, delivered_at, last_error, next_attempt_at, smsc_id";
+
+fn row_to_sms(r: &sqlx::sqlite::SqliteRow) -> Result<super::SmsMessageRow, StoreError> {
+    Ok(super::SmsMessageRow {
+        id: r.try_get(0)?,
+        client_id: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        to_e164: r.try_get(3)?,
+        case_ref: r.try_get(4)?,
+        lang: r.try_get(5)?,
+        status_key: r.try_get(6)?,
+        text: r.try_get(7)?,
+        encoding: r.try_get(8)?,
+        segments: r.try_get(9)?,
+        status: r.try_get(10)?,
+        attempts: r.try_get(11)?,
+        created_at: r.try_get(12)?,
+        sent_at: r.try_get(13)?,
+        delivered_at: r.try_get(14)?,
+        last_error: r.try_get(15)?,
+        next_attempt_at: r.try_get(16)?,
+        smsc_id: r.try_get(17)?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl SqliteStore {
+    pub async fn accept_sms(
+        &self,
+        key: Option<&super::IdempotencyKey>,
+        m: &super::SmsMessageRow,
+    ) -> Result<super::SmsAccept, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(k) = key {
+            let inserted = sqlx::query(
+                "INSERT INTO sms_idempotency (client_id, key, body_hash, message_id, created_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&k.client_id)
+            .bind(&k.key)
+            .bind(&k.body_hash)
+            .bind(&m.id)
+            .bind(&m.created_at)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    tx.rollback().await?;
+                    let row = sqlx::query(
+                        "SELECT message_id, body_hash FROM sms_idempotency WHERE client_id = ? AND key = ?",
+                    )
+                    .bind(&k.client_id)
+                    .bind(&k.key)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    return Ok(super::SmsAccept::Existing { message_id: row.get(0), body_hash: row.get(1) });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let sql = format!(
+            "INSERT INTO sms_messages ({SMS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&m.id)
+            .bind(&m.client_id)
+            .bind(&m.kind)
+            .bind(&m.to_e164)
+            .bind(&m.case_ref)
+            .bind(&m.lang)
+            .bind(&m.status_key)
+            .bind(&m.text)
+            .bind(&m.encoding)
+            .bind(m.segments)
+            .bind(&m.status)
+            .bind(m.attempts)
+            .bind(&m.created_at)
+            .bind(&m.sent_at)
+            .bind(&m.delivered_at)
+            .bind(&m.last_error)
+            .bind(&m.next_attempt_at)
+            .bind(&m.smsc_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, 'queued', ?, NULL)")
+            .bind(&m.id)
+            .bind(&m.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(super::SmsAccept::Inserted)
+    }
+
+    pub async fn sms_message(&self, id: &str) -> Result<Option<super::SmsMessageRow>, StoreError> {
+        let sql = format!("SELECT {SMS_COLUMNS} FROM sms_messages WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row_to_sms).transpose()
+    }
+
+    pub async fn sms_history(&self, id: &str) -> Result<Vec<super::SmsHistoryRow>, StoreError> {
+        let rows = sqlx::query("SELECT status, at, detail FROM sms_history WHERE message_id = ? ORDER BY at, rowid")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| super::SmsHistoryRow { status: r.get(0), at: r.get(1), detail: r.get(2) })
+            .collect())
+    }
+
+    pub async fn due_sms(&self, now: &str, limit: u32) -> Result<Vec<super::SmsMessageRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SMS_COLUMNS} FROM sms_messages WHERE status = 'queued' AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at, created_at LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_sms).collect()
+    }
+
+    pub async fn sms_mark_sent(&self, id: &str, smsc_id: &str, at: &str, attempts: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sms_messages SET status = 'sent', smsc_id = ?, sent_at = ?, attempts = ?, last_error = NULL \
+             WHERE id = ? AND status = 'queued'",
+        )
+        .bind(smsc_id)
+        .bind(at)
+        .bind(attempts)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if done {
+            sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, 'sent', ?, NULL)")
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    pub async fn sms_mark_retry(
+        &self,
+        id: &str,
+        attempts: i64,
+        next_at: Option<&str>,
+        error: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        match next_at {
+            Some(next) => {
+                sqlx::query(
+                    "UPDATE sms_messages SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'queued'",
+                )
+                .bind(attempts)
+                .bind(next)
+                .bind(error)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                let n = sqlx::query(
+                    "UPDATE sms_messages SET attempts = ?, status = 'failed', last_error = ? WHERE id = ? AND status = 'queued'",
+                )
+                .bind(attempts)
+                .bind(error)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, 'failed', ?, ?)")
+                        .bind(id)
+                        .bind(at)
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn sms_delivery(
+        &self,
+        id: &str,
+        delivered: bool,
+        at: &str,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let status = if delivered { "delivered" } else { "undelivered" };
+        let mut tx = self.pool.begin().await?;
+        // A report can overtake our own record of the send (a crash between
+        // the SMSC's answer and our commit): it moves a queued message too.
+        let n = sqlx::query(
+            "UPDATE sms_messages SET status = ?, delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END, \
+             last_error = COALESCE(?, last_error), sent_at = COALESCE(sent_at, ?) WHERE id = ?",
+        )
+        .bind(status)
+        .bind(delivered)
+        .bind(at)
+        .bind(error)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, ?, ?, ?)")
+                .bind(id)
+                .bind(status)
+                .bind(at)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {
+        if out {
+            sqlx::query("INSERT INTO sms_opt_outs (phone, at) VALUES (?, ?) ON CONFLICT (phone) DO NOTHING")
+                .bind(phone)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM sms_opt_outs WHERE phone = ?").bind(phone).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn sms_is_opted_out(&self, phone: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_opt_outs WHERE phone = ?")
+            .bind(phone)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn sms_recent_notifications(
+        &self,
+        phone: &str,
+        limit: u32,
+    ) -> Result<Vec<super::SmsMessageRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SMS_COLUMNS} FROM sms_messages WHERE to_e164 = ? AND kind = 'notification' \
+             AND status IN ('sent', 'delivered') ORDER BY created_at DESC LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(phone).bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_sms).collect()
+    }
+
+    pub async fn sms_queued(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sms_messages WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

@@ -1,6 +1,6 @@
 //! The registry simulators: one real HTTP/1.1 server (hyper) that speaks each
 //! registry's own wire protocol, plus the admin endpoints of the contract
-//! (`/_faults`, `/_population`, `/_stats`). Documented in
+//! (`/_faults`, `/_population`, `/_stats`, `/_smsc/…`). Documented in
 //! `schemas/upstream/sandbox-admin.md`.
 //!
 //! A registry simulator is one module here (its handler) plus one line in
@@ -14,12 +14,14 @@ mod national_id;
 mod population;
 mod real_estate;
 mod security;
+mod smsc;
 mod stats;
 
 pub use commercial_register::{CommercialRegister, register as commercial_register};
 pub use population::{Population, check_digit, population};
 pub use real_estate::{RealEstateRegistry, SERVER_FAULT_PREFIX, registry as real_estate};
 pub use security::NOT_CLEARED_NATIONAL_ID;
+pub use smsc::UNDELIVERED_ERROR;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -88,8 +90,10 @@ impl RegistryName {
     }
 }
 
-/// Where the simulated SMSC delivers reports and inbound messages (used by the
-/// SMSC simulator).
+/// Where the simulated SMSC delivers reports and inbound messages:
+/// `{gateway_base_url}/v1/sms/delivery-reports` and
+/// `{gateway_base_url}/v1/sms/inbound`, signed with `secret`
+/// ([`crate::smsc::sign`]).
 #[derive(Clone)]
 pub struct SmscCallback {
     /// The gateway's root, e.g. `http://127.0.0.1:8080`.
@@ -107,8 +111,9 @@ impl std::fmt::Debug for SmscCallback {
     }
 }
 
-/// The simulators' shared state: injected faults, request counters and the
-/// security directorate's recent submissions. The synthetic data is
+/// The simulators' shared state: injected faults, request counters, the
+/// security directorate's recent submissions and the SMSC's accepted
+/// messages and gateway callback. The synthetic data is
 /// process-wide ([`population()`], [`commercial_register()`],
 /// [`real_estate()`]).
 #[derive(Debug)]
@@ -116,7 +121,7 @@ pub struct Sandbox {
     faults: FaultTable,
     stats: Stats,
     security: security::Directorate,
-    smsc_callback: Option<SmscCallback>,
+    smsc: Arc<smsc::Centre>,
 }
 
 /// The service error that makes hyper drop the connection without answering.
@@ -140,13 +145,23 @@ impl Sandbox {
             faults: FaultTable::default(),
             stats: Stats::default(),
             security: security::Directorate::default(),
-            smsc_callback,
+            smsc: Arc::new(smsc::Centre::new(smsc_callback)),
         })
     }
 
-    /// Where the SMSC simulator delivers reports and inbound messages.
-    pub fn smsc_callback(&self) -> Option<&SmscCallback> {
-        self.smsc_callback.as_ref()
+    /// Where the SMSC simulator delivers reports and inbound messages now
+    /// (a copy: it may be replaced at any time).
+    pub fn smsc_callback(&self) -> Option<SmscCallback> {
+        self.smsc.callback()
+    }
+
+    /// Sets or replaces where the SMSC simulator delivers reports and inbound
+    /// messages. The gateway binds its API after the sandbox, so it learns its
+    /// own base URL only then: keep an `Arc` of the sandbox before
+    /// [`Sandbox::bind`] and call this once the API is bound. Delivery reports
+    /// still waiting go to the callback in force when they are posted.
+    pub fn set_smsc_callback(&self, callback: SmscCallback) {
+        self.smsc.set_callback(callback);
     }
 
     /// Binds and returns the bound address (port 0 allowed) and a future that
@@ -222,6 +237,9 @@ impl Sandbox {
             (p, _) if p.starts_with(security::PREFIX) => {
                 return self.registry_call(RegistryName::Security, security::handle(&self.security, request)).await;
             }
+            (p, _) if p.starts_with(smsc::PREFIX) => {
+                return self.registry_call(RegistryName::Smsc, smsc::handle(&self.smsc, request)).await;
+            }
             // Admin.
             ("/_faults", Method::POST) => faults::post(&self.faults, request).await,
             ("/_faults", Method::DELETE) => faults::delete(&self.faults),
@@ -231,6 +249,7 @@ impl Sandbox {
             ("/_population", _) => method_not_allowed("GET"),
             ("/_stats", Method::GET) => stats::get(&self.stats),
             ("/_stats", _) => method_not_allowed("GET"),
+            (p, _) if p.starts_with(smsc::ADMIN_PREFIX) => smsc::admin(&self.smsc, request).await,
             _ => json_error(StatusCode::NOT_FOUND, "no such path"),
         };
         Ok(response)

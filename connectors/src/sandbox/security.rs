@@ -150,11 +150,12 @@ fn open(ticket: &str) -> Option<Sealed> {
     Sealed::from_bytes(plain)
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn rfc3339(ms: u64) -> Option<String> {
+/// `ms` (Unix milliseconds) in RFC 3339, UTC.
+pub(super) fn rfc3339(ms: u64) -> Option<String> {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
     at.format(&time::format_description::well_known::Rfc3339).ok()
 }

@@ -1,16 +1,21 @@
 //! Starts a sandbox on 127.0.0.1:0 and talks to it over loopback.
 #![allow(dead_code)] // each test binary uses its own part of this
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use connectors::commercial_register::CommercialRegisterRegistry;
 use connectors::national_id::NationalIdRegistry;
 use connectors::real_estate::RealEstateRegistry;
 use connectors::sandbox::Sandbox;
 use connectors::security::SecurityDirectorate;
+use connectors::smsc::Smsc;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 pub struct RunningSandbox {
     pub addr: SocketAddr,
@@ -21,7 +26,12 @@ pub struct RunningSandbox {
 /// A fresh sandbox (its own faults and counters) serving on a free port until
 /// the test's runtime ends.
 pub async fn start_sandbox() -> RunningSandbox {
-    let sandbox = Sandbox::new(None);
+    serve_sandbox(Sandbox::new(None)).await
+}
+
+/// Serves this sandbox on a free port until the test's runtime ends (keep a
+/// clone of the `Arc` to reach it afterwards).
+pub async fn serve_sandbox(sandbox: Arc<Sandbox>) -> RunningSandbox {
     let (addr, serve) =
         sandbox.bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("the sandbox binds a free port");
     tokio::spawn(serve);
@@ -47,6 +57,10 @@ impl RunningSandbox {
 
     pub fn security(&self) -> SecurityDirectorate {
         SecurityDirectorate::new(self.http.clone(), &self.base_url)
+    }
+
+    pub fn smsc(&self) -> Smsc {
+        Smsc::new(self.http.clone(), &self.base_url)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -160,4 +174,82 @@ pub async fn capture_one_request(
         Captured { request_line, headers, body: raw[head_end..head_end + content_length].to_vec() }
     });
     (format!("http://{addr}"), task)
+}
+
+/// One request the stand-in gateway received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub content_type: Option<String>,
+    /// The `Bawaba-Signature` header.
+    pub signature: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// A stand-in for the gateway's SMS callbacks: an HTTP server on a free
+/// loopback port that records every request and answers each with the next
+/// scripted status (then 204 once the script is used up).
+pub struct FakeGateway {
+    pub base_url: String,
+    received: mpsc::UnboundedReceiver<Received>,
+}
+
+impl FakeGateway {
+    pub async fn start(scripted: &[u16]) -> FakeGateway {
+        use http_body_util::{BodyExt, Full};
+        use hyper::server::conn::http1;
+        use hyper::service::service_fn;
+
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("binds");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let (sender, received) = mpsc::unbounded_channel();
+        let statuses = Arc::new(Mutex::new(scripted.iter().copied().collect::<VecDeque<u16>>()));
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let sender = sender.clone();
+                let statuses = Arc::clone(&statuses);
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let sender = sender.clone();
+                    let statuses = Arc::clone(&statuses);
+                    async move {
+                        let header =
+                            |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                        let content_type = header("content-type");
+                        let signature = header("bawaba-signature");
+                        let method = request.method().to_string();
+                        let path = request.uri().path().to_owned();
+                        let body =
+                            request.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                        let _ = sender.send(Received { method, path, content_type, signature, body });
+                        let status = statuses.lock().expect("not poisoned").pop_front().unwrap_or(204);
+                        let mut response = hyper::Response::new(Full::new(bytes::Bytes::new()));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status");
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                tokio::spawn(http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+            }
+        });
+        FakeGateway { base_url, received }
+    }
+
+    /// The next request, waiting at most `within`.
+    pub async fn next(&mut self, within: Duration) -> Received {
+        tokio::time::timeout(within, self.received.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the gateway received nothing within {within:?}"))
+            .expect("the receiver runs")
+    }
+
+    /// Whether no request arrives within `within`.
+    pub async fn receives_nothing_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, self.received.recv()).await.is_err()
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs()
 }

@@ -1,0 +1,115 @@
+//! The outbox dispatcher: sends due messages to the SMSC no faster than the
+//! configured rate, retries transient failures with backoff, and never sends
+//! one twice — every submission carries the message id as the SMSC's
+//! `client_ref`, which the SMSC honours as an idempotency key, so a re-send
+//! after a crash between "sent" and "recorded" is recognised, not repeated.
+
+use crate::audit::format_rfc3339;
+use crate::resilience::Guard;
+use crate::store::{SmsMessageRow, Store};
+use connectors::smsc::{SmsEncoding, Smsc, Submission};
+use futures::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    pub sender: String,
+    pub messages_per_second: u32,
+    pub tick: Duration,
+    /// A message still not accepted by the SMSC this long after it was queued fails.
+    pub give_up_after: Duration,
+}
+
+pub struct Dispatcher {
+    pub store: Store,
+    pub smsc: Arc<Smsc>,
+    pub guard: Arc<Guard>,
+    pub settings: DispatchSettings,
+}
+
+fn delay(attempts: i64) -> Duration {
+    Duration::from_millis(500).saturating_mul(1u32 << attempts.clamp(0, 10) as u32).min(Duration::from_secs(300))
+}
+
+impl Dispatcher {
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let rate = NonZeroU32::new(self.settings.messages_per_second).unwrap_or(NonZeroU32::MIN);
+            let limiter: Arc<DefaultDirectRateLimiter> =
+                Arc::new(governor::RateLimiter::direct(Quota::per_second(rate)));
+            let me = Arc::new(self);
+            loop {
+                match me.round(&limiter).await {
+                    Ok(0) => tokio::time::sleep(me.settings.tick).await,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sms dispatch round failed; will retry");
+                        tokio::time::sleep(me.settings.tick).await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Sends one batch of due messages; returns how many were due.
+    async fn round(
+        self: &Arc<Self>,
+        limiter: &Arc<DefaultDirectRateLimiter>,
+    ) -> Result<usize, crate::store::StoreError> {
+        let now = format_rfc3339(OffsetDateTime::now_utc());
+        let due = self.store.due_sms(&now, 256).await?;
+        let n = due.len();
+        let results: Vec<_> = futures::stream::iter(due)
+            .map(|m| {
+                let me = self.clone();
+                let limiter = limiter.clone();
+                async move {
+                    limiter.until_ready().await;
+                    me.send(m).await
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        Ok(n)
+    }
+
+    async fn send(&self, m: SmsMessageRow) -> Result<(), crate::store::StoreError> {
+        let submission = Submission {
+            client_ref: m.id.clone(),
+            from: self.settings.sender.clone(),
+            to: m.to_e164.clone(),
+            text: m.text.clone(),
+            encoding: if m.encoding == "gsm7" { SmsEncoding::Gsm7 } else { SmsEncoding::Ucs2 },
+            segments: m.segments as u32,
+        };
+        let attempts = m.attempts + 1;
+        let at = format_rfc3339(OffsetDateTime::now_utc());
+        match self.guard.call(|| self.smsc.submit(&submission)).await {
+            Ok(ack) => {
+                self.store.sms_mark_sent(&m.id, &ack.smsc_id, &at, attempts).await?;
+            }
+            Err(e) => {
+                let error = match e {
+                    crate::resilience::Unavailable::Timeout => "smsc timeout",
+                    crate::resilience::Unavailable::Down { .. } => "smsc unavailable",
+                };
+                let queued_for =
+                    time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339)
+                        .map(|t| OffsetDateTime::now_utc() - t)
+                        .unwrap_or(time::Duration::ZERO);
+                let next = (queued_for < self.settings.give_up_after)
+                    .then(|| format_rfc3339(OffsetDateTime::now_utc() + delay(attempts)));
+                self.store.sms_mark_retry(&m.id, attempts, next.as_deref(), error, &at).await?;
+            }
+        }
+        Ok(())
+    }
+}

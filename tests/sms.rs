@@ -1,0 +1,302 @@
+//! SMS on short code 5960, black box: POST /v1/sms, the outbox, delivery
+//! reports, inbound messages, opt-outs.
+
+mod common;
+
+use common::TestApp;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn sms_body(to: &str, status: &str) -> Value {
+    json!({"to": to, "template": "request_status", "lang": "ar",
+           "params": {"case_ref": "SHR-2025-000123", "status": status, "center": "مركز الزقازيق"},
+           "context": {"operator_id": "EMP-1001", "purpose": "status_notification", "case_ref": "SHR-2025-000123"}})
+}
+
+async fn send(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::Response {
+    app.http.post(app.url("/v1/sms")).bearer_auth(token).header("Idempotency-Key", key).json(body).send().await.unwrap()
+}
+
+async fn smsc_messages(app: &TestApp, to: &str) -> Vec<Value> {
+    let r: Value = app
+        .http
+        .get(format!("{}/_smsc/messages?to={}", app.sandbox, to.replace('+', "%2B")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["messages"].as_array().cloned().unwrap_or_default()
+}
+
+async fn wait_status(app: &TestApp, token: &str, id: &str, want: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let body: Value = app.get(&format!("/v1/sms/{id}"), token).await.json().await.unwrap();
+        if body["status"] == want || started.elapsed() > Duration::from_secs(10) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sign(secret: &str, body: &str) -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_is_queued_sent_once_and_delivered() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    let r = send(&app, &token, "k-1", &sms_body("٠١٥٥٠٠٠١١١١", "in_review")).await;
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["to"], "+201550001111");
+    assert_eq!(body["encoding"], "ucs2");
+    assert!(body["segments"].as_i64().unwrap() <= 2);
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    let view = wait_status(&app, &token, &id, "delivered").await;
+    assert_eq!(view["status"], "delivered", "{view}");
+    assert_eq!(view["attempts"], 1);
+    assert!(view["sent_at"].is_string() && view["delivered_at"].is_string());
+    let history: Vec<&str> =
+        view["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    assert_eq!(history, ["queued", "sent", "delivered"]);
+
+    let received = smsc_messages(&app, "+201550001111").await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["from"], "5960");
+    assert!(received[0]["text"].as_str().unwrap().contains("قيد المراجعة"));
+
+    let sends = app.audit_events("action=sms.send").await;
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0]["subject"], "+201550001111");
+    assert_eq!(sends[0]["outcome"], "accepted");
+    assert!(!app.audit_events("action=sms.delivery_report").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_and_body_return_the_first_answer_and_another_body_conflicts() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    let first: Value = send(&app, &token, "same", &sms_body("01001234567", "received")).await.json().await.unwrap();
+    let again = send(&app, &token, "same", &sms_body("01001234567", "received")).await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let other = send(&app, &token, "same", &sms_body("01001234567", "approved")).await;
+    assert_eq!(other.status(), 409);
+    assert_eq!(other.json::<Value>().await.unwrap()["code"], "idempotency_conflict");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_are_refused_precisely() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    for (to, reason) in [("01312345678", "not_mobile"), ("0100123456", "length"), ("0223456789", "not_mobile")] {
+        let r = send(&app, &token, to, &sms_body(to, "received")).await;
+        assert_eq!(r.status(), 400, "{to}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["code"], "invalid_phone", "{to}");
+        assert_eq!(p["errors"][0]["reason"], reason, "{to}");
+    }
+    let cases = [
+        (json!({"template": "free_text"}), "template"),
+        (json!({"params": {"case_ref": "A", "status": "received"}}), "params.center"),
+        (json!({"params": {"case_ref": "A", "status": "received", "center": "x", "extra": "y"}}), "params.extra"),
+        (json!({"params": {"case_ref": "A", "status": "lost", "center": "x"}}), "params.status"),
+        (json!({"params": {"case_ref": "ر".repeat(100), "status": "received", "center": "م".repeat(100)}}), "params"),
+        (json!({"lang": "fr"}), "lang"),
+        (json!({"context": {"operator_id": "EMP-1", "purpose": "status_notification"}}), "context.case_ref"),
+    ];
+    for (i, (patch, field)) in cases.into_iter().enumerate() {
+        let mut body = sms_body("01001234567", "received");
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = send(&app, &token, &format!("bad-{i}"), &body).await;
+        assert_eq!(r.status(), 400, "{field}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["code"], "invalid_request", "{field}");
+        assert!(p["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{field}: {p}");
+    }
+    let r = app
+        .http
+        .post(app.url("/v1/sms"))
+        .bearer_auth(&token)
+        .json(&sms_body("01001234567", "received"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["errors"][0]["field"], "Idempotency-Key");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.upstream_requests("smsc").await, 0, "nothing refused reached the SMSC");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_without_a_valid_signature_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    let id = send(&app, &token, "k", &sms_body("01001234567", "received")).await.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_status(&app, &token, &id, "delivered").await;
+    let report = json!({"smsc_id": "x", "client_ref": id, "status": "undelivered", "at": "2026-11-22T10:00:00Z", "error": "forged"}).to_string();
+    for sig in [None, Some("t=1,v1=00".to_owned()), Some(sign("wrong-secret-wrong", &report))] {
+        let mut rb = app
+            .http
+            .post(app.url("/v1/sms/delivery-reports"))
+            .header("Content-Type", "application/json")
+            .body(report.clone());
+        if let Some(s) = sig {
+            rb = rb.header("Bawaba-Signature", s);
+        }
+        assert_eq!(rb.send().await.unwrap().status(), 401);
+    }
+    assert_eq!(wait_status(&app, &token, &id, "delivered").await["status"], "delivered");
+    // Signed, but for an unknown message.
+    let unknown = json!({"smsc_id": "x", "client_ref": uuid::Uuid::now_v7().to_string(), "status": "delivered", "at": "2026-11-22T10:00:00Z"}).to_string();
+    let r = app
+        .http
+        .post(app.url("/v1/sms/delivery-reports"))
+        .header("Content-Type", "application/json")
+        .header("Bawaba-Signature", sign("smsc-demo-secret", &unknown))
+        .body(unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let inbound = json!({"smsc_id": "m1", "from": "+201001234567", "to": "5960", "text": "STOP", "received_at": "2026-11-22T10:00:00Z"}).to_string();
+    let r = app
+        .http
+        .post(app.url("/v1/sms/inbound"))
+        .header("Content-Type", "application/json")
+        .body(inbound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(send(&app, &token, "k2", &sms_body("01001234567", "approved")).await.status(), 202, "not opted out");
+}
+
+async fn inject(app: &TestApp, from: &str, text: &str) {
+    let r = app
+        .http
+        .post(format!("{}/_smsc/inbound", app.sandbox))
+        .json(&json!({"from": from, "text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "inbound injected: {}", r.status());
+}
+
+async fn wait_for_texts(app: &TestApp, to: &str, n: usize) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let msgs = smsc_messages(app, to).await;
+        if msgs.len() >= n || started.elapsed() > Duration::from_secs(10) {
+            return msgs.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_who_texts_the_request_number_gets_its_latest_status_and_a_stranger_learns_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    let id = send(&app, &token, "a", &sms_body("01001234567", "in_review")).await.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_status(&app, &token, &id, "delivered").await;
+    let id = send(&app, &token, "b", &sms_body("01001234567", "ready_for_pickup")).await.json::<Value>().await.unwrap()
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_status(&app, &token, &id, "delivered").await;
+
+    inject(&app, "+201001234567", "shr ٢٠٢٥ ٠٠٠١٢٣").await;
+    let texts = wait_for_texts(&app, "+201001234567", 3).await;
+    assert_eq!(texts.len(), 3);
+    assert!(texts[2].contains("جاهز للاستلام"), "{}", texts[2]);
+
+    inject(&app, "+201112345678", "SHR-2025-000123").await;
+    let stranger = wait_for_texts(&app, "+201112345678", 1).await;
+    assert_eq!(stranger.len(), 1);
+    assert!(!stranger[0].contains("SHR-2025-000123") && !stranger[0].contains("جاهز"), "{}", stranger[0]);
+    assert!(!app.audit_events("action=sms.inbound").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_opts_a_number_out_and_start_back_in() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    inject(&app, "+201298765432", "إيقاف").await;
+    let started = Instant::now();
+    let mut status = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        status =
+            send(&app, &token, &format!("s{}", started.elapsed().as_millis()), &sms_body("00201298765432", "approved"))
+                .await
+                .status()
+                .as_u16();
+        if status == 422 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 422);
+    inject(&app, "+201298765432", "Start").await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        status =
+            send(&app, &token, &format!("t{}", started.elapsed().as_millis()), &sms_body("00201298765432", "approved"))
+                .await
+                .status()
+                .as_u16();
+        if status == 202 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waits_through_an_smsc_outage_and_is_sent_once_after_it() {
+    let app = TestApp::spawn_with(|s| {
+        let r = s.registries.get_mut("smsc").unwrap();
+        r.timeout_ms = 200;
+        r.backoff_max_elapsed_ms = 400;
+    })
+    .await;
+    let token = app.token("center-demo").await;
+    for mode in ["http_503", "timeout", "reset"] {
+        app.fault(json!({"registry": "smsc", "mode": mode})).await;
+        let to = "01001234567";
+        let id = send(&app, &token, mode, &sms_body(to, "approved")).await.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let view: Value = app.get(&format!("/v1/sms/{id}"), &token).await.json().await.unwrap();
+        assert_eq!(view["status"], "queued", "{mode}: {view}");
+        assert!(view["attempts"].as_i64().unwrap() >= 1, "{mode}");
+        assert!(view["last_error"].is_string(), "{mode}");
+        app.clear_faults().await;
+        assert_eq!(wait_status(&app, &token, &id, "delivered").await["status"], "delivered", "{mode}");
+    }
+    assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 3, "each message reached the SMSC exactly once");
+}
