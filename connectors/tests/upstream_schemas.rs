@@ -8,9 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{RunningSandbox, start_sandbox};
+use common::{FakeGateway, RunningSandbox, serve_sandbox, start_sandbox};
+use connectors::sandbox::{Sandbox, SmscCallback};
 use connectors::security::{CheckType, Submission};
-use connectors::{national_id, real_estate, security};
+use connectors::{national_id, real_estate, security, smsc};
 use serde_json::{Value, json};
 
 fn schemas_dir() -> PathBuf {
@@ -65,6 +66,20 @@ fn the_json_schemas_are_valid_2020_12_schemas_whose_examples_validate() {
     for (file, definitions) in [
         ("commercial_register.schema.json", &["registration_answer", "error_answer"][..]),
         ("security.schema.json", &["submit_request", "submit_response", "status_response", "error_answer"][..]),
+        (
+            "smsc.schema.json",
+            &[
+                "submit_request",
+                "submit_response",
+                "error_answer",
+                "delivery_report",
+                "inbound_message",
+                "signature_header",
+                "sandbox_messages_answer",
+                "sandbox_inbound_request",
+                "sandbox_inbound_answer",
+            ][..],
+        ),
     ] {
         let schema = load_schema(file);
         for definition in definitions {
@@ -204,6 +219,132 @@ async fn security_requests_and_answers_validate() {
     let (code, unknown) = get(&sandbox, "/security/v1/checks/SEC-nothing").await;
     assert_eq!(code, 404);
     assert_valid(&error, &unknown, "an unknown ticket");
+}
+
+#[test]
+fn the_smsc_schema_refuses_what_the_protocol_does_not_allow() {
+    let request = validator("smsc.schema.json", "submit_request");
+    let good = json!({"client_ref": "0190c1a2-7b3e-7c44-9a55-0d1e2f3a4b5c", "from": "5960", "to": "+201001234567",
+        "text": "received", "encoding": "gsm7", "segments": 1});
+    assert_valid(&request, &good, "a submission");
+    for (field, value) in [
+        ("client_ref", json!("msg-1")),
+        ("from", json!("5961")),
+        ("to", json!("01001234567")),
+        ("to", json!("+0201001234567")),
+        ("text", json!("")),
+        ("text", json!("a\u{0}b")),
+        ("encoding", json!("utf8")),
+        ("segments", json!(0)),
+        ("segments", json!(1.5)),
+    ] {
+        let mut bad = good.clone();
+        bad[field] = value;
+        assert!(!request.is_valid(&bad), "{field}: {bad}");
+    }
+    let report = validator("smsc.schema.json", "delivery_report");
+    let delivered = json!({"smsc_id": "SM-1", "client_ref": "0190c1a2-7b3e-7c44-9a55-0d1e2f3a4b5c",
+        "status": "delivered", "at": "2026-01-05T08:00:00Z"});
+    assert_valid(&report, &delivered, "a delivered report");
+    let mut with_error = delivered.clone();
+    with_error["error"] = json!("ABSENT_SUBSCRIBER");
+    assert!(!report.is_valid(&with_error), "a delivered report with an error");
+    let mut undelivered = delivered.clone();
+    undelivered["status"] = json!("undelivered");
+    assert!(!report.is_valid(&undelivered), "an undelivered report without an error");
+    undelivered["error"] = json!("absent subscriber +201001234567");
+    assert!(!report.is_valid(&undelivered), "an error that is not a code");
+    let mut late = delivered.clone();
+    late["at"] = json!("yesterday");
+    assert!(!report.is_valid(&late));
+    let signature = validator("smsc.schema.json", "signature_header");
+    assert_valid(&signature, &json!(smsc::sign("secret", 1_767_600_000, b"{}")), "a signature");
+    assert!(!signature.is_valid(&json!("t=1767600000,v1=abc")));
+}
+
+#[tokio::test]
+async fn smsc_requests_answers_and_callbacks_validate() {
+    let whole = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&load_schema("smsc.schema.json"))
+        .expect("the whole schema");
+    let request = validator("smsc.schema.json", "submit_request");
+    let acknowledged = validator("smsc.schema.json", "submit_response");
+    let error = validator("smsc.schema.json", "error_answer");
+    let report = validator("smsc.schema.json", "delivery_report");
+    let inbound = validator("smsc.schema.json", "inbound_message");
+    let signature = validator("smsc.schema.json", "signature_header");
+    let messages = validator("smsc.schema.json", "sandbox_messages_answer");
+    let inject = validator("smsc.schema.json", "sandbox_inbound_request");
+    let injected = validator("smsc.schema.json", "sandbox_inbound_answer");
+
+    let mut gateway = FakeGateway::start(&[]).await;
+    let sandbox_state = Sandbox::new(None);
+    let sandbox = serve_sandbox(std::sync::Arc::clone(&sandbox_state)).await;
+    sandbox_state.set_smsc_callback(SmscCallback { gateway_base_url: gateway.base_url.clone(), secret: "s".into() });
+
+    let wait = std::time::Duration::from_secs(3);
+    for (i, (to, text, encoding)) in [
+        ("+201001234567", "طلبك رقم SHR-2026-000123: قيد المراجعة", smsc::SmsEncoding::Ucs2),
+        ("+201001234599", "Request SHR-2026-000123: approved", smsc::SmsEncoding::Gsm7),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let message = smsc::Submission {
+            client_ref: format!("0190c1a2-7b3e-7c44-9a55-{i:012}"),
+            from: smsc::SHORT_CODE.into(),
+            to: to.into(),
+            text: text.into(),
+            encoding,
+            segments: 1,
+        };
+        let body = smsc::codec::build_submission(&message);
+        assert_valid(&request, &body, "the connector's submission");
+        assert_valid(&whole, &body, "the connector's submission");
+        for expected in [202, 200] {
+            let response =
+                sandbox.http.post(sandbox.url(smsc::codec::MESSAGES_PATH)).json(&body).send().await.expect("answers");
+            assert_eq!(response.status(), expected);
+            let answer: Value = response.json().await.expect("JSON");
+            assert_valid(&acknowledged, &answer, "a submit answer");
+            assert_valid(&whole, &answer, "a submit answer");
+        }
+        let received = gateway.next(wait).await;
+        let sent: Value = serde_json::from_slice(&received.body).expect("JSON");
+        assert_valid(&report, &sent, "a delivery report");
+        assert_valid(&whole, &sent, "a delivery report");
+        assert_valid(&signature, &json!(received.signature.expect("signed")), "a report's signature");
+    }
+
+    let (status, listed) = get(&sandbox, "/_smsc/messages").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["messages"].as_array().expect("a list").len(), 2);
+    assert_valid(&messages, &listed, "the messages listing");
+
+    let body = json!({"from": "+201001234567", "text": "إيقاف"});
+    assert_valid(&inject, &body, "an injection");
+    let response = sandbox.http.post(sandbox.url("/_smsc/inbound")).json(&body).send().await.expect("answers");
+    assert_eq!(response.status(), 200);
+    assert_valid(&injected, &response.json().await.expect("JSON"), "an injection's answer");
+    let received = gateway.next(wait).await;
+    let sent: Value = serde_json::from_slice(&received.body).expect("JSON");
+    assert_valid(&inbound, &sent, "an inbound message");
+    assert_valid(&whole, &sent, "an inbound message");
+    assert_valid(&signature, &json!(received.signature.expect("signed")), "an inbound message's signature");
+
+    for (method, path, body, expected) in [
+        ("POST", smsc::codec::MESSAGES_PATH, "{}", 400),
+        ("GET", smsc::codec::MESSAGES_PATH, "", 405),
+        ("POST", "/smsc/v1/nothing", "", 404),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let response = sandbox.http.request(method, sandbox.url(path)).body(body).send().await.expect("answers");
+        assert_eq!(response.status(), expected, "{path}");
+        let answer: Value = response.json().await.expect("JSON");
+        assert_valid(&error, &answer, path);
+        assert_valid(&whole, &answer, path);
+    }
 }
 
 // ---------------------------------------------------------------------------

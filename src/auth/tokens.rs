@@ -110,10 +110,10 @@ impl TokenService {
     /// Validates signature, `kid`, `iss`, `aud`, `exp` and `nbf`.
     pub fn validate(&self, token: &str) -> Option<Arc<Principal>> {
         let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(r) = self.verified.get(&fingerprint) {
-            if r.exp + LEEWAY_SECS > unix_now() {
-                return Some(r.principal);
-            }
+        if let Some(r) = self.verified.get(&fingerprint)
+            && r.exp + LEEWAY_SECS > unix_now()
+        {
+            return Some(r.principal);
         }
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.alg != Algorithm::ES256 {

@@ -160,10 +160,10 @@ impl Settings {
             ("server.tls_key", &self.server.tls_key),
             ("auth.signing_key_file", &self.auth.signing_key_file),
         ] {
-            if let Some(path) = path {
-                if !path.exists() {
-                    p.push(key, &path.display().to_string(), "file does not exist");
-                }
+            if let Some(path) = path
+                && !path.exists()
+            {
+                p.push(key, &path.display().to_string(), "file does not exist");
             }
         }
         if self.auth.token_ttl_seconds == 0 || self.auth.token_ttl_seconds > 900 {
@@ -211,10 +211,10 @@ impl Settings {
                     &format!("unknown registry; known: {}", REGISTRIES.join(", ")),
                 );
             }
-            if let Some(url) = &r.base_url {
-                if reqwest::Url::parse(url).is_err() {
-                    p.push(&key("base_url"), url, "is not a URL");
-                }
+            if let Some(url) = &r.base_url
+                && reqwest::Url::parse(url).is_err()
+            {
+                p.push(&key("base_url"), url, "is not a URL");
             }
             for (k, v) in [
                 ("timeout_ms", r.timeout_ms),
@@ -241,10 +241,10 @@ impl Settings {
             for (k, path) in
                 [("ca_bundle", &r.ca_bundle), ("client_cert", &r.client_cert), ("client_key", &r.client_key)]
             {
-                if let Some(path) = path {
-                    if !path.exists() {
-                        p.push(&key(k), &path.display().to_string(), "file does not exist");
-                    }
+                if let Some(path) = path
+                    && !path.exists()
+                {
+                    p.push(&key(k), &path.display().to_string(), "file does not exist");
                 }
             }
         }

@@ -81,13 +81,13 @@ pub fn parse_query(query: &str, allow_format: bool) -> Result<(EventsQuery, Opti
                 "csv" | "ndjson" => format = Some(v),
                 _ => errors.push(FieldError::new("format", "must be csv or ndjson")),
             },
-            _ => errors.push(FieldError::new(&k, &format!("unknown parameter; known: {}", FILTERS.join(", ")))),
+            _ => errors.push(FieldError::new(&k, format!("unknown parameter; known: {}", FILTERS.join(", ")))),
         }
     }
-    if let (Some(from), Some(to)) = (&filter.from, &filter.to) {
-        if from >= to {
-            errors.push(FieldError::new("to", "must be after from"));
-        }
+    if let (Some(from), Some(to)) = (&filter.from, &filter.to)
+        && from >= to
+    {
+        errors.push(FieldError::new("to", "must be after from"));
     }
     let before = match cursor {
         None => None,

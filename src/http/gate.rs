@@ -79,11 +79,10 @@ fn bearer(req: &ServiceRequest) -> Result<&str, ApiError> {
 
 /// Before the handler: who is calling and may they. `Err` carries the refusal
 /// and the principal (if known) to record it under.
-fn admit(
-    state: &AppState,
-    action: Action,
-    req: &ServiceRequest,
-) -> Result<Option<Arc<Principal>>, (ApiError, Option<Arc<Principal>>)> {
+/// A refusal, and the principal (if known) to record it under.
+type Refusal = (ApiError, Option<Arc<Principal>>);
+
+fn admit(state: &AppState, action: Action, req: &ServiceRequest) -> Result<Option<Arc<Principal>>, Refusal> {
     let Some(scope) = action.required_scope() else {
         return Ok(None);
     };

@@ -69,10 +69,10 @@ pub async fn verify(
         .ok();
     let office = OfficeCode::parse(&body.office).map_err(|r| errors.push(FieldError::new("office", r))).ok();
     let owner = owner_claim(body.claims.owner_national_id.as_deref(), &mut errors);
-    if let Some(name) = &body.claims.trade_name {
-        if name.trim().is_empty() || name.chars().count() > 200 {
-            errors.push(FieldError::new("claims.trade_name", "must be 1 to 200 characters"));
-        }
+    if let Some(name) = &body.claims.trade_name
+        && (name.trim().is_empty() || name.chars().count() > 200)
+    {
+        errors.push(FieldError::new("claims.trade_name", "must be 1 to 200 characters"));
     }
     let (Some(number), Some(office), true) = (number, office, errors.is_empty()) else {
         return Err(ApiError::InvalidRequest { detail: None, errors });

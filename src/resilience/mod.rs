@@ -246,11 +246,12 @@ impl<R: Registry> Resilient<R> {
     /// from the registry, falling back to a stale copy when the registry fails.
     pub async fn get(&self, key: &R::Key, revalidate: bool) -> Result<Answer<R::Record>, Unavailable> {
         let cached = self.records.get(key).await;
-        if let Some(entry) = &cached {
-            if !revalidate && entry.fetched_at.elapsed() < self.fresh_for(entry) {
-                self.count_cache("hit");
-                return Ok(Answer { entry: entry.clone(), cache: CacheUse::Hit });
-            }
+        if let Some(entry) = &cached
+            && !revalidate
+            && entry.fetched_at.elapsed() < self.fresh_for(entry)
+        {
+            self.count_cache("hit");
+            return Ok(Answer { entry: entry.clone(), cache: CacheUse::Hit });
         }
         self.count_cache(if revalidate { "revalidate" } else { "miss" });
         match self.fetch_coalesced(key).await {
