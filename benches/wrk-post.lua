@@ -1,30 +1,51 @@
--- wrk script: POST a JSON (or SOAP) body. With IDS_FILE set, each request uses
--- the next ID of that file in place of {ID} (the cache-miss path).
+-- wrk script for the benchmarks. Environment:
+--   BODY          request body; {ID} and {N} are replaced per request
+--   REQ_PATH      request path (default: the URL's); {ID} and {N} replaced too
+--   METHOD        default POST
+--   IDS_FILE      one key per line; request N uses line N ({ID}) — the cache-miss path
+--   TOKEN         bearer token;  IDEMPOTENCY  set: a unique Idempotency-Key per request
+--   CONTENT_TYPE, SOAP_ACTION
 local body_template = os.getenv("BODY") or "{}"
+local path_template = os.getenv("REQ_PATH")
 local ids = {}
 local ids_file = os.getenv("IDS_FILE")
 if ids_file then
   for line in io.lines(ids_file) do ids[#ids + 1] = line end
 end
 local counter = 0
-wrk.method = "POST"
+local run_id = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+wrk.method = os.getenv("METHOD") or "POST"
 wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE") or "application/json"
 if os.getenv("TOKEN") then wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN") end
 if os.getenv("SOAP_ACTION") then wrk.headers["SOAPAction"] = os.getenv("SOAP_ACTION") end
+local idempotency = os.getenv("IDEMPOTENCY")
+
+local function fill(s, id, n)
+  s = string.gsub(s, "{ID}", id)
+  return (string.gsub(s, "{N}", n))
+end
 
 request = function()
-  local body = body_template
-  if #ids > 0 then
-    counter = counter + 1
-    body = string.gsub(body_template, "{ID}", ids[(counter % #ids) + 1])
+  counter = counter + 1
+  local id = ""
+  if #ids > 0 then id = ids[(counter % #ids) + 1] end
+  local n = run_id .. "-" .. tostring(counter)
+  local headers = nil
+  if idempotency then
+    headers = {}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    headers["Idempotency-Key"] = n
   end
-  return wrk.format(nil, nil, nil, body)
+  local path = nil
+  if path_template then path = fill(path_template, id, n) end
+  local body = nil
+  if wrk.method ~= "GET" then body = fill(body_template, id, n) end
+  return wrk.format(nil, path, headers, body)
 end
 
 done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
   io.write(string.format("RESULT %.0f %.3f %.3f %d %d\n",
     summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.requests))
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors, summary.requests))
 end

@@ -137,6 +137,7 @@ impl Application {
         background.push(
             Dispatcher {
                 store: audit.store().clone(),
+                metrics: metrics.clone(),
                 smsc: Arc::new(Smsc::new(smsc_client, &smsc_base)),
                 guard: smsc,
                 settings: DispatchSettings {

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub audit_batch_size: Histogram,
     pub audit_commit_seconds: Histogram,
     pub store_up: IntGauge,
+    pub sms_outbox: IntGauge,
     pub check_digit: IntCounterVec,
     pub auth_denied_unrecorded: IntCounter,
 }
@@ -75,6 +76,7 @@ impl Metrics {
                     .buckets(LATENCY_BUCKETS.to_vec())
             )),
             store_up: reg!(IntGauge::new("store_up", "1 when the store takes writes")),
+            sms_outbox: reg!(IntGauge::new("sms_outbox_queued", "SMS messages waiting in the outbox")),
             check_digit: reg!(IntCounterVec::new(
                 Opts::new(
                     "national_id_check_digit_total",

@@ -26,6 +26,7 @@ pub struct DispatchSettings {
 
 pub struct Dispatcher {
     pub store: Store,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub smsc: Arc<Smsc>,
     pub guard: Arc<Guard>,
     pub settings: DispatchSettings,
@@ -61,6 +62,7 @@ impl Dispatcher {
         limiter: &Arc<DefaultDirectRateLimiter>,
     ) -> Result<usize, crate::store::StoreError> {
         let now = format_rfc3339(OffsetDateTime::now_utc());
+        self.metrics.sms_outbox.set(self.store.sms_queued().await?);
         let due = self.store.due_sms(&now, 256).await?;
         let n = due.len();
         let results: Vec<_> = futures::stream::iter(due)

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Bawaba's benchmarks: loads a release gateway on loopback and prints every
+# figure of BENCHMARKS.md, each beside a baseline measured in the same run
+# (these machines are shared and noisy: compare ratios, not absolute numbers).
+#
+#   bash benches/run.sh [seconds per wrk run, default 8]
+#
+# Baselines: a bare actix-web JSON endpoint with the gateway's worker count
+# (for every path the gateway answers itself), and each sandbox registry called
+# directly over the same loopback (for every path that reaches a registry).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-8}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet --bin bawaba --example bench_baseline
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+API=127.0.0.1:18080; SANDBOX=127.0.0.1:18090; BARE=127.0.0.1:18181
+# The SMSC rate limit is lifted so that dispatch speed itself is measured.
+BAWABA__SERVER__LISTEN=$API BAWABA__SANDBOX__LISTEN=$SANDBOX BAWABA__SERVER__WORKERS=2 \
+BAWABA__STORE__URL="sqlite://$WORK/bench.db" BAWABA__LOG__LEVEL=warn BAWABA__SMS__MESSAGES_PER_SECOND=1000000 \
+  target/release/bawaba serve >"$WORK/gateway.log" 2>&1 & PIDS+=($!)
+target/release/examples/bench_baseline $BARE 2 >"$WORK/bare.log" 2>&1 & PIDS+=($!)
+for _ in $(seq 100); do curl -sf "http://$API/healthz" >/dev/null && curl -sf -X POST "http://$BARE/hello" >/dev/null && break; sleep 0.1; done
+
+json() { python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"; }
+TOKEN=$(curl -sf -X POST "http://$API/oauth/token" -d grant_type=client_credentials \
+  -d client_id=center-demo -d client_secret=center-demo-secret | json 'd["access_token"]')
+curl -sf "http://$SANDBOX/_population?limit=100000" | json '"\n".join(d["national_ids"])' >"$WORK/ids"
+curl -sf "http://$SANDBOX/_population?registry=commercial_register&limit=20000" \
+  | json '"\n".join(c["office"]+"|"+c["registration_number"] for c in d["companies"])' >"$WORK/companies"
+curl -sf "http://$SANDBOX/_population?registry=real_estate&limit=50000" | json '"\n".join(d["property_ids"])' >"$WORK/properties"
+# Disjoint halves: one for the registry baseline, one for the gateway's misses.
+split_half() { local n; n=$(wc -l <"$1"); head -n $((n / 2)) "$1" >"$1-a"; tail -n $((n - n / 2)) "$1" >"$1-b"; }
+for f in ids companies properties; do split_half "$WORK/$f"; done
+# The REST baseline needs the office and number as path segments.
+sed 's#|#/registrations/#' "$WORK/companies-a" >"$WORK/companies-a-path"
+
+run() { # name connections url [env...]
+  local name=$1 conns=$2 url=$3; shift 3
+  local out; out=$(env "$@" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s benches/wrk-post.lua "$url" | grep '^RESULT')
+  read -r _ rps p50 p99 errors total <<<"$out"
+  printf '%s %s %s %s %s %s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$total" >>"$WORK/results"
+}
+CTX='"context":{"operator_id":"EMP-1001","purpose":"PURPOSE","case_ref":"SHR-2025-000123"}'
+ctx() { echo "${CTX/PURPOSE/$1}"; }
+NID_BODY="{\"national_id\":\"{ID}\",\"claims\":{\"full_name\":\"محمد احمد علي\",\"birth_date\":\"1990-01-01\"},$(ctx building_permit)}"
+CR_BODY="{\"office\":\"{OFFICE}\",\"registration_number\":\"{NUMBER}\",\"claims\":{\"trade_name\":\"مخبز النور\"},$(ctx shop_license)}"
+RE_BODY="{\"property_id\":\"{ID}\",\"claims\":{\"owner_national_id\":\"29001011300036\"},$(ctx property_services)}"
+SOAP_NID='<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:nid="urn:bawaba:sandbox:national-id"><soap:Body><nid:GetCitizenRequest><nid:NationalId>{ID}</nid:NationalId></nid:GetCitizenRequest></soap:Body></soap:Envelope>'
+SOAP_RE='<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:re="urn:bawaba:sandbox:real-estate"><soap:Body><re:GetPropertyRequest><re:PropertyId>{ID}</re:PropertyId></re:GetPropertyRequest></soap:Body></soap:Envelope>'
+# Company keys are "OFFICE|NUMBER": each line becomes the office and number fields of one body.
+CR_BODY_ID="{\"office\":\"{ID}\",\"claims\":{\"trade_name\":\"مخبز النور\"},$(ctx shop_license)}"
+python3 - "$WORK/companies-b" <<'PY'
+import sys
+p = sys.argv[1]
+rows = [l.strip().split("|") for l in open(p) if l.strip()]
+open(p + "-body", "w").write("\n".join(f'{o}","registration_number":"{n}' for o, n in rows))
+PY
+warm() { curl -sf -X POST "http://$API$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$2" >/dev/null; }
+
+echo "== verify: cache hit and miss, per registry" >&2
+run bare 64 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
+warm /v1/national-id/verify "${NID_BODY//\{ID\}/29001011300036}"
+run nid_hit 64 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
+run nid_direct 8 "http://$SANDBOX/national-id/soap" BODY="$SOAP_NID" IDS_FILE="$WORK/ids-a" CONTENT_TYPE='text/xml; charset=utf-8' \
+  SOAP_ACTION='"urn:bawaba:sandbox:national-id#GetCitizen"'
+run nid_miss 8 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="$NID_BODY" IDS_FILE="$WORK/ids-b"
+CR_FIX=${CR_BODY/\{OFFICE\}/ZAGAZIG}; CR_FIX=${CR_FIX/\{NUMBER\}/123456}
+warm /v1/commercial-register/verify "$CR_FIX"
+run cr_hit 64 "http://$API/v1/commercial-register/verify" TOKEN="$TOKEN" BODY="$CR_FIX"
+run cr_direct 8 "http://$SANDBOX/" METHOD=GET REQ_PATH="/commercial-register/v1/offices/{ID}" IDS_FILE="$WORK/companies-a-path"
+run cr_miss 8 "http://$API/v1/commercial-register/verify" TOKEN="$TOKEN" BODY="${CR_BODY_ID}" IDS_FILE="$WORK/companies-b-body"
+warm /v1/real-estate/verify "${RE_BODY//\{ID\}/SHR-ZAG-000123}"
+run re_hit 64 "http://$API/v1/real-estate/verify" TOKEN="$TOKEN" BODY="${RE_BODY//\{ID\}/SHR-ZAG-000123}"
+run re_direct 8 "http://$SANDBOX/real-estate/soap" BODY="$SOAP_RE" IDS_FILE="$WORK/properties-a" CONTENT_TYPE='text/xml; charset=utf-8' \
+  SOAP_ACTION='"urn:bawaba:sandbox:real-estate#GetProperty"'
+run re_miss 8 "http://$API/v1/real-estate/verify" TOKEN="$TOKEN" BODY="$RE_BODY" IDS_FILE="$WORK/properties-b"
+
+echo "== SMS: accepted per second at the API" >&2
+SMS_BODY='{"to":"01001234567","template":"request_status","lang":"ar","params":{"case_ref":"SHR-2025-000123","status":"approved","center":"الزقازيق"},"context":{"operator_id":"EMP-1","purpose":"status_notification","case_ref":"SHR-2025-000123"}}'
+run sms_accept 64 "http://$API/v1/sms" TOKEN="$TOKEN" BODY="$SMS_BODY" IDEMPOTENCY=1
+run smsc_direct 64 "http://$SANDBOX/smsc/v1/messages" \
+  BODY='{"client_ref":"{N}","from":"5960","to":"+201001234567","text":"bench","encoding":"gsm7","segments":1}' IDEMPOTENCY=1
+
+echo "== security checks and SMS dispatch (python driver)" >&2
+python3 benches/drive.py "http://$API" "http://$SANDBOX" "$TOKEN" "$WORK/ids-b" >"$WORK/drive.json"
+
+python3 - "$WORK/results" "$WORK/drive.json" "$(curl -sf "http://$API/metrics")" <<'PY'
+import sys, json, re
+rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
+drive = json.load(open(sys.argv[2]))
+metrics = sys.argv[3]
+def row(label, g, base, blabel, kind):
+    a, b = rows[g], rows[base]
+    ratio = f"{a[0]/b[0]:.2f}× throughput" if kind == "x" else f"+{a[1]-b[1]:.2f} ms p50"
+    print(f"| {label} | {a[0]:.0f} | {a[1]:.2f} | {a[2]:.2f} | {int(a[3])} | {blabel} | {b[0]:.0f} | {b[1]:.2f} | {b[2]:.2f} | {ratio} |")
+print("| path | req/s | p50 ms | p99 ms | errors | baseline | req/s | p50 ms | p99 ms | ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+row("national ID, cache hit (64 conns)", "nid_hit", "bare", "bare actix-web JSON", "x")
+row("national ID, cache miss (8 conns)", "nid_miss", "nid_direct", "sandbox SOAP direct", "ms")
+row("commercial register, cache hit", "cr_hit", "bare", "bare actix-web JSON", "x")
+row("commercial register, cache miss", "cr_miss", "cr_direct", "sandbox REST direct", "ms")
+row("real estate, cache hit", "re_hit", "bare", "bare actix-web JSON", "x")
+row("real estate, cache miss", "re_miss", "re_direct", "sandbox SOAP direct", "ms")
+row("SMS accepted at the API (64 conns)", "sms_accept", "bare", "bare actix-web JSON", "x")
+row("SMS dispatch path: SMSC submit", "smsc_direct", "bare", "bare actix-web JSON", "x")
+print()
+s = drive["security"]
+print(f"| security checks | {s['n']} checks decided in {s['gateway_s']:.1f} s = **{s['gateway_per_min']:.0f}/min** | baseline: the directorate driven directly (submit + poll) | {s['direct_s']:.1f} s = {s['direct_per_min']:.0f}/min | ratio {s['gateway_per_min']/s['direct_per_min']:.2f} |")
+d = drive["dispatch"]
+print(f"| SMS dispatch, rate limit lifted | {d['n']} messages reached the SMSC in {d['seconds']:.1f} s = **{d['per_s']:.0f}/s** | baseline: SMSC submit direct (above) | {rows['smsc_direct'][0]:.0f}/s | ratio {d['per_s']/rows['smsc_direct'][0]:.2f} |")
+o = drive["outage"]
+print(f"| SMSC outage | {o['accepted']} accepted in {o['seconds']:.0f} s ({o['accepted']/o['seconds']:.0f}/s): outbox grew to **{o['queued_peak']}** | after recovery: drained in {o['drain_s']:.1f} s; {o['delivered']} of {o['accepted']} reached the SMSC | | |")
+def metric(name):
+    m = re.search(rf"^bawaba_{name} (\S+)$", metrics, re.M)
+    return float(m.group(1)) if m else 0.0
+batches = metric("audit_batch_size_count"); events = metric("audit_batch_size_sum")
+commit = metric("audit_commit_seconds_sum")
+if batches:
+    print(f"\naudit group commit over the whole run: {events:.0f} events in {batches:.0f} commits (mean batch {events/batches:.1f}, mean commit {1000*commit/batches:.2f} ms)")
+PY
