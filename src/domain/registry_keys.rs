@@ -56,7 +56,11 @@ pub struct PropertyId(String);
 
 impl PropertyId {
     pub fn parse(input: &str) -> Result<Self, &'static str> {
-        let s = super::digits::to_ascii_digits(input.trim()).to_ascii_uppercase();
+        let s: String = super::digits::to_ascii_digits(input.trim())
+            .chars()
+            .filter(|c| !super::digits::is_format_mark(*c))
+            .collect::<String>()
+            .to_ascii_uppercase();
         let parts: Vec<&str> = s.split('-').collect();
         let letters = |p: &str| (2..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_uppercase());
         match parts.as_slice() {
@@ -105,6 +109,7 @@ mod tests {
     fn property_ids_follow_gov_district_number() {
         assert_eq!(PropertyId::parse("shr-zag-000123").unwrap().as_str(), "SHR-ZAG-000123");
         assert_eq!(PropertyId::parse("SHR-ZAG-٠٠٠١٢٣").unwrap().as_str(), "SHR-ZAG-000123");
+        assert_eq!(PropertyId::parse("\u{200F}SHR-ZAG-000123").unwrap().as_str(), "SHR-ZAG-000123");
         for bad in
             ["SHR-ZAG-12345", "SHR-ZAG-0001234", "SHRZAG000123", "S-ZAG-000123", "SHR-ZAG-00012X", "SHR-ZAG-000123-1"]
         {
