@@ -495,8 +495,9 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
             other => panic!("unexpected status {other}"),
         }
     }
-    assert!((10..=12).contains(&ok), "burst 10 (5/s): {ok} calls passed");
-    assert!(limited >= 4, "{limited} calls limited");
+    // Burst 10, then 5/s: a slow machine may let a call or two more through.
+    assert!((10..=13).contains(&ok), "burst 10 (5/s): {ok} calls passed");
+    assert!(limited >= 3, "{limited} calls limited");
     // Other clients are not affected.
     let other = app.token("center-demo").await;
     let (status, _) = app.verify(&other, &verify_body(FIRST, json!({}))).await;
@@ -511,13 +512,14 @@ async fn the_token_endpoint_is_rate_limited_per_source_address() {
     let app = TestApp::spawn().await;
     // Cheap refusals (no secret to check): 20/s, burst 40 by default.
     let form = [("grant_type", "password")];
-    let calls = (0..60).map(|_| app.http.post(app.url("/oauth/token")).form(&form).send());
+    let calls = (0..100).map(|_| app.http.post(app.url("/oauth/token")).form(&form).send());
     let answers = futures::future::join_all(calls).await;
     let mut limited = 0;
+    let mut answered = 0;
     for r in answers {
         let r = r.unwrap();
         match r.status().as_u16() {
-            400 => {}
+            400 => answered += 1,
             429 => {
                 assert!(r.headers().contains_key("retry-after"));
                 problem(r, 429, "rate_limited").await;
@@ -526,7 +528,9 @@ async fn the_token_endpoint_is_rate_limited_per_source_address() {
             other => panic!("unexpected {other}"),
         }
     }
-    assert!((10..=20).contains(&limited), "about 20 of 60 refused, got {limited}");
+    // Burst 40, then 20/s.
+    assert!((40..=70).contains(&answered), "{answered} of 100 answered");
+    assert!(limited >= 30, "{limited} of 100 refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -540,7 +544,8 @@ async fn junk_tokens_cannot_flood_the_audit_log() {
     }
     let auditor = app.token("auditor-demo").await;
     let events = app.all_audit_events(&auditor, "action=auth.denied").await;
-    assert_eq!(events.len(), 60, "auth.denied is recorded at most 60 a minute per address");
+    // 60 a minute per address: a burst of 60, then one a second.
+    assert!((60..=63).contains(&events.len()), "{} auth.denied events for 75 junk calls", events.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,11 +81,7 @@ async fn an_unknown_field_is_400_and_named() {
         let problem = problem(r, 400, "invalid_request").await;
         let named: Vec<&str> =
             problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-        assert!(
-            named.iter().any(|f| *f == field || f.ends_with(field.rsplit('.').next().unwrap())),
-            "{field} not named: {problem}"
-        );
-        assert!(problem["errors"].to_string().contains(field.rsplit('.').next().unwrap()), "{problem}");
+        assert_eq!(named, [field], "{problem}");
     }
 }
 
@@ -265,8 +261,11 @@ async fn readyz_reports_the_store_and_every_connector() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ready");
     assert_eq!(body["store"], "ok");
-    assert_eq!(body["connectors"]["national_id"], "closed");
-    for (name, state) in body["connectors"].as_object().unwrap() {
+    let connectors = body["connectors"].as_object().unwrap();
+    for name in ["national_id", "commercial_register", "real_estate", "security", "smsc"] {
+        assert_eq!(connectors.get(name), Some(&json!("closed")), "{name} in {body}");
+    }
+    for (name, state) in connectors {
         assert!(["closed", "open", "half_open"].contains(&state.as_str().unwrap()), "{name}: {state}");
     }
 }

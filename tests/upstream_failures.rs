@@ -72,6 +72,20 @@ async fn a_failing_verify_makes_exactly_max_attempts_registry_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_for_one_id_share_one_failing_call() {
+    let app = TestApp::spawn().await;
+    let token = app.token("center-demo").await;
+    app.fault(json!({"registry": "national_id", "mode": "http_503", "latency_ms": 200})).await;
+    let body = verify_body(FIRST, json!({}));
+    let calls = (0..10).map(|_| app.post_json("/v1/national-id/verify", &token, &body));
+    for r in futures::future::join_all(calls).await {
+        problem(r, 503, "upstream_unavailable").await;
+    }
+    assert_eq!(app.upstream_requests("national_id").await, 3, "one call of three attempts, shared by all");
+    assert_eq!(app.readiness().await.1["connectors"]["national_id"], "closed", "one failure, not ten");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_that_never_answers_is_504_upstream_timeout() {
     let app = impatient_app().await;
     let token = app.token("center-demo").await;

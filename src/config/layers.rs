@@ -64,9 +64,10 @@ pub fn merge(defaults: &str, file: Option<&Path>, env: &[(String, String)]) -> R
     problems.into_result().map(|()| merged)
 }
 
-/// Deserialises the merged table, section by section, reporting unknown keys
-/// and type errors of every section together.
-pub fn deserialize<T: DeserializeOwned>(table: Table) -> Result<T, Problems> {
+/// Deserialises the merged table, reporting every unknown key and the first
+/// type error. Unknown keys do not stop the typed pass, so the caller can go on
+/// to report the remaining problems too.
+pub fn deserialize<T: DeserializeOwned>(table: Table) -> (Option<T>, Problems) {
     let mut problems = Problems::default();
     let mut unknown = Vec::new();
     let value = Value::Table(table.clone());
@@ -78,14 +79,13 @@ pub fn deserialize<T: DeserializeOwned>(table: Table) -> Result<T, Problems> {
         problems.push(key, &lookup(&table, key), "unknown key (check its spelling against config/bawaba.toml)");
     }
     match result {
-        Ok(v) if problems.0.is_empty() => Ok(v),
-        Ok(_) => Err(problems),
+        Ok(v) => (Some(v), problems),
         Err(e) => {
             let key = e.path().to_string();
             let why = e.into_inner().to_string();
             let why = why.lines().last().unwrap_or_default().trim().to_owned();
             problems.push(&key, &lookup(&table, &key), &why);
-            Err(problems)
+            (None, problems)
         }
     }
 }

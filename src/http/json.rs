@@ -92,6 +92,14 @@ fn describe(message: &str) -> String {
     if message.starts_with("invalid type") {
         let expected = message.split("expected ").nth(1).unwrap_or("another type");
         let expected = expected.split(" at line").next().unwrap_or(expected);
+        // Never name an internal type: "struct ClaimsDto" is "an object" to a client.
+        let expected = if expected.starts_with("struct ") || expected.starts_with("a map") {
+            "an object"
+        } else if expected.starts_with("a sequence") {
+            "an array"
+        } else {
+            expected
+        };
         return format!("wrong type, expected {expected}");
     }
     if message.starts_with("unknown variant") {

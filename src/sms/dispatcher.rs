@@ -6,7 +6,7 @@
 
 use crate::audit::format_rfc3339;
 use crate::resilience::Guard;
-use crate::store::{SmsMessageRow, Store};
+use crate::store::{SmsMessageRow, SmsSent, Store};
 use connectors::smsc::{SmsEncoding, Smsc, Submission};
 use futures::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota};
@@ -65,7 +65,7 @@ impl Dispatcher {
         self.metrics.sms_outbox.set(self.store.sms_queued().await?);
         let due = self.store.due_sms(&now, 256).await?;
         let n = due.len();
-        let results: Vec<_> = futures::stream::iter(due)
+        let results: Vec<Result<Option<SmsSent>, _>> = futures::stream::iter(due)
             .map(|m| {
                 let me = self.clone();
                 let limiter = limiter.clone();
@@ -77,13 +77,21 @@ impl Dispatcher {
             .buffer_unordered(32)
             .collect()
             .await;
+        // One commit for the whole round: a crash before it only means the
+        // SMSC sees these client_refs again, and answers them as duplicates.
+        let mut sent = Vec::new();
         for r in results {
-            r?;
+            sent.extend(r?);
+        }
+        if !sent.is_empty() {
+            self.store.sms_record_sent(&sent).await?;
         }
         Ok(n)
     }
 
-    async fn send(&self, m: SmsMessageRow) -> Result<(), crate::store::StoreError> {
+    /// Submits one message; a success is returned for the round's commit, a
+    /// failure is recorded at once.
+    async fn send(&self, m: SmsMessageRow) -> Result<Option<SmsSent>, crate::store::StoreError> {
         let submission = Submission {
             client_ref: m.id.clone(),
             from: self.settings.sender.clone(),
@@ -95,9 +103,7 @@ impl Dispatcher {
         let attempts = m.attempts + 1;
         let at = format_rfc3339(OffsetDateTime::now_utc());
         match self.guard.call(|| self.smsc.submit(&submission)).await {
-            Ok(ack) => {
-                self.store.sms_mark_sent(&m.id, &ack.smsc_id, &at, attempts).await?;
-            }
+            Ok(ack) => return Ok(Some(SmsSent { id: m.id, smsc_id: ack.smsc_id, at, attempts })),
             Err(e) => {
                 let error = match e {
                     crate::resilience::Unavailable::Timeout => "smsc timeout",
@@ -112,6 +118,6 @@ impl Dispatcher {
                 self.store.sms_mark_retry(&m.id, attempts, next.as_deref(), error, &at).await?;
             }
         }
-        Ok(())
+        Ok(None)
     }
 }

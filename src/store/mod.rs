@@ -191,6 +191,15 @@ pub struct SmsHistoryRow {
     pub detail: Option<String>,
 }
 
+/// The SMSC took a message.
+#[derive(Debug, Clone)]
+pub struct SmsSent {
+    pub id: String,
+    pub smsc_id: String,
+    pub at: String,
+    pub attempts: i64,
+}
+
 /// What accepting a message under an idempotency key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmsAccept {
@@ -241,6 +250,11 @@ impl Store {
     /// Records that the SMSC took the message; false if it had already moved on.
     pub async fn sms_mark_sent(&self, id: &str, smsc_id: &str, at: &str, attempts: i64) -> Result<bool, StoreError> {
         dispatch!(self, s => s.sms_mark_sent(id, smsc_id, at, attempts).await)
+    }
+
+    /// Records, in one transaction, that the SMSC took these messages.
+    pub async fn sms_record_sent(&self, sent: &[SmsSent]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.sms_record_sent(sent).await)
     }
 
     /// Records a failed attempt: retry at `next_at`, or `failed` when `next_at` is None.

@@ -38,6 +38,13 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A write transaction that takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so that it waits its turn (busy timeout) instead of failing
+    /// when a read transaction would have to be upgraded.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         sqlx::query(
@@ -72,7 +79,7 @@ impl SqliteStore {
     }
 
     pub async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Multi-row inserts keep a batch to a few statements (SQLite allows
         // 32766 bound parameters; 16 per row).
         for chunk in events.chunks(1000) {
@@ -312,7 +319,7 @@ impl SqliteStore {
         key: Option<&super::IdempotencyKey>,
         m: &super::SmsMessageRow,
     ) -> Result<super::SmsAccept, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(k) = key {
             let inserted = sqlx::query(
                 "INSERT INTO sms_idempotency (client_id, key, body_hash, message_id, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -399,8 +406,35 @@ impl SqliteStore {
         rows.iter().map(row_to_sms).collect()
     }
 
+    pub async fn sms_record_sent(&self, sent: &[super::SmsSent]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        for s in sent {
+            let done = sqlx::query(
+                "UPDATE sms_messages SET status = 'sent', smsc_id = ?, sent_at = ?, attempts = ?, last_error = NULL \
+                 WHERE id = ? AND status = 'queued'",
+            )
+            .bind(&s.smsc_id)
+            .bind(&s.at)
+            .bind(s.attempts)
+            .bind(&s.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if done {
+                sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, 'sent', ?, NULL)")
+                    .bind(&s.id)
+                    .bind(&s.at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn sms_mark_sent(&self, id: &str, smsc_id: &str, at: &str, attempts: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE sms_messages SET status = 'sent', smsc_id = ?, sent_at = ?, attempts = ?, last_error = NULL \
              WHERE id = ? AND status = 'queued'",
@@ -432,7 +466,7 @@ impl SqliteStore {
         error: &str,
         at: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         match next_at {
             Some(next) => {
                 sqlx::query(
@@ -477,7 +511,7 @@ impl SqliteStore {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         let status = if delivered { "delivered" } else { "undelivered" };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // A report can overtake our own record of the send (a crash between
         // the SMSC's answer and our commit): it moves a queued message too.
         let n = sqlx::query(
