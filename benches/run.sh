@@ -19,13 +19,19 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-API=127.0.0.1:18080; SANDBOX=127.0.0.1:18090; BARE=127.0.0.1:18181
+API=127.0.0.1:18080; SANDBOX=127.0.0.1:18090; BARE=127.0.0.1:18181; API_NORMAL=127.0.0.1:18082
 # The SMSC rate limit is lifted so that dispatch speed itself is measured.
 BAWABA__SERVER__LISTEN=$API BAWABA__SANDBOX__LISTEN=$SANDBOX BAWABA__SERVER__WORKERS=2 \
 BAWABA__STORE__URL="sqlite://$WORK/bench.db" BAWABA__LOG__LEVEL=warn BAWABA__SMS__MESSAGES_PER_SECOND=1000000 \
   target/release/bawaba serve >"$WORK/gateway.log" 2>&1 & PIDS+=($!)
+# A second gateway, identical but for store.sqlite_synchronous = normal: the cost of fsync per commit.
+BAWABA__SERVER__LISTEN=$API_NORMAL BAWABA__SANDBOX__ENABLED=false BAWABA__SERVER__WORKERS=2 \
+BAWABA__STORE__URL="sqlite://$WORK/bench-normal.db" BAWABA__STORE__SQLITE_SYNCHRONOUS=normal BAWABA__LOG__LEVEL=warn \
+BAWABA__REGISTRIES__NATIONAL_ID__BASE_URL="http://$SANDBOX" \
+  target/release/bawaba serve >"$WORK/gateway-normal.log" 2>&1 & PIDS+=($!)
 target/release/examples/bench_baseline $BARE 2 >"$WORK/bare.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://$API/healthz" >/dev/null && curl -sf -X POST "http://$BARE/hello" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf "http://$API/healthz" >/dev/null && curl -sf "http://$API_NORMAL/healthz" >/dev/null \
+  && curl -sf -X POST "http://$BARE/hello" >/dev/null && break; sleep 0.1; done
 
 json() { python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"; }
 TOKEN=$(curl -sf -X POST "http://$API/oauth/token" -d grant_type=client_credentials \
@@ -67,6 +73,13 @@ echo "== verify: cache hit and miss, per registry" >&2
 run bare 64 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
 warm /v1/national-id/verify "${NID_BODY//\{ID\}/29001011300036}"
 run nid_hit 64 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
+NTOKEN=$(curl -sf -X POST "http://$API_NORMAL/oauth/token" -d grant_type=client_credentials \
+  -d client_id=center-demo -d client_secret=center-demo-secret | json 'd["access_token"]')
+curl -sf -X POST "http://$API_NORMAL/v1/national-id/verify" -H "Authorization: Bearer $NTOKEN" -H 'Content-Type: application/json' \
+  -d "${NID_BODY//\{ID\}/29001011300036}" >/dev/null
+run nid_hit_normal 64 "http://$API_NORMAL/v1/national-id/verify" TOKEN="$NTOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
+run nid_hit_256 256 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
+run bare_256 256 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
 run nid_direct 8 "http://$SANDBOX/national-id/soap" BODY="$SOAP_NID" IDS_FILE="$WORK/ids-a" CONTENT_TYPE='text/xml; charset=utf-8' \
   SOAP_ACTION='"urn:bawaba:sandbox:national-id#GetCitizen"'
 run nid_miss 8 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="$NID_BODY" IDS_FILE="$WORK/ids-b"
@@ -85,7 +98,7 @@ echo "== SMS: accepted per second at the API" >&2
 SMS_BODY='{"to":"01001234567","template":"request_status","lang":"ar","params":{"case_ref":"SHR-2025-000123","status":"approved","center":"الزقازيق"},"context":{"operator_id":"EMP-1","purpose":"status_notification","case_ref":"SHR-2025-000123"}}'
 run sms_accept 64 "http://$API/v1/sms" TOKEN="$TOKEN" BODY="$SMS_BODY" IDEMPOTENCY=1
 run smsc_direct 64 "http://$SANDBOX/smsc/v1/messages" \
-  BODY='{"client_ref":"{N}","from":"5960","to":"+201001234567","text":"bench","encoding":"gsm7","segments":1}' IDEMPOTENCY=1
+  BODY='{"client_ref":"{UUID}","from":"5960","to":"+201001234567","text":"bench","encoding":"gsm7","segments":1}' IDEMPOTENCY=1
 
 echo "== security checks and SMS dispatch (python driver)" >&2
 python3 benches/drive.py "http://$API" "http://$SANDBOX" "$TOKEN" "$WORK/ids-b" >"$WORK/drive.json"
@@ -102,6 +115,8 @@ def row(label, g, base, blabel, kind):
 print("| path | req/s | p50 ms | p99 ms | errors | baseline | req/s | p50 ms | p99 ms | ratio |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 row("national ID, cache hit (64 conns)", "nid_hit", "bare", "bare actix-web JSON", "x")
+row("national ID, cache hit, store.sqlite_synchronous=normal", "nid_hit_normal", "bare", "bare actix-web JSON", "x")
+row("national ID, cache hit (256 conns)", "nid_hit_256", "bare_256", "bare actix-web JSON (256 conns)", "x")
 row("national ID, cache miss (8 conns)", "nid_miss", "nid_direct", "sandbox SOAP direct", "ms")
 row("commercial register, cache hit", "cr_hit", "bare", "bare actix-web JSON", "x")
 row("commercial register, cache miss", "cr_miss", "cr_direct", "sandbox REST direct", "ms")

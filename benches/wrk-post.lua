@@ -1,5 +1,5 @@
 -- wrk script for the benchmarks. Environment:
---   BODY          request body; {ID} and {N} are replaced per request
+--   BODY          request body; {ID}, {N} and {UUID} are replaced per request
 --   REQ_PATH      request path (default: the URL's); {ID} and {N} replaced too
 --   METHOD        default POST
 --   IDS_FILE      one key per line; request N uses line N ({ID}) — the cache-miss path
@@ -20,8 +20,17 @@ if os.getenv("TOKEN") then wrk.headers["Authorization"] = "Bearer " .. os.getenv
 if os.getenv("SOAP_ACTION") then wrk.headers["SOAPAction"] = os.getenv("SOAP_ACTION") end
 local idempotency = os.getenv("IDEMPOTENCY")
 
-local function fill(s, id, n)
+math.randomseed(os.time())
+local run_hi = math.random(0, 0x7fffffff)
+-- A fresh UUID-shaped key per request (the SMSC requires client_ref to be a UUID).
+local function uuid_for(counter)
+  return string.format("%08x-%04x-4%03x-8%03x-%012x", run_hi, math.random(0, 0xffff), math.random(0, 0xfff),
+    math.random(0, 0xfff), counter)
+end
+
+local function fill(s, id, n, u)
   s = string.gsub(s, "{ID}", id)
+  s = string.gsub(s, "{UUID}", u)
   return (string.gsub(s, "{N}", n))
 end
 
@@ -30,6 +39,7 @@ request = function()
   local id = ""
   if #ids > 0 then id = ids[(counter % #ids) + 1] end
   local n = run_id .. "-" .. tostring(counter)
+  local u = uuid_for(counter)
   local headers = nil
   if idempotency then
     headers = {}
@@ -37,9 +47,9 @@ request = function()
     headers["Idempotency-Key"] = n
   end
   local path = nil
-  if path_template then path = fill(path_template, id, n) end
+  if path_template then path = fill(path_template, id, n, u) end
   local body = nil
-  if wrk.method ~= "GET" then body = fill(body_template, id, n) end
+  if wrk.method ~= "GET" then body = fill(body_template, id, n, u) end
   return wrk.format(nil, path, headers, body)
 end
 

@@ -102,7 +102,11 @@ impl Application {
         };
         let default_upstream = sandbox_addr.unwrap_or(settings.sandbox.listen);
 
-        let store = Store::open(&settings.store.url, Duration::from_millis(settings.store.busy_timeout_ms))
+        let store = Store::open_with(
+            &settings.store.url,
+            Duration::from_millis(settings.store.busy_timeout_ms),
+            settings.store.sqlite_synchronous == "full",
+        )
             .await
             .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;

@@ -52,6 +52,10 @@ pub struct StoreSettings {
     pub max_batch: usize,
     /// How long a store operation may wait for a lock before the store counts as down.
     pub busy_timeout_ms: u64,
+    /// SQLite only: `full` (a commit is on disk before the answer: survives
+    /// power loss) or `normal` (WAL without fsync per commit: survives a
+    /// process crash, may lose the last commits on power loss).
+    pub sqlite_synchronous: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -155,6 +159,9 @@ impl Settings {
         let mut p = Problems::default();
         if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres://")) {
             p.push("store.url", &self.store.url, "must start with sqlite:// or postgres://");
+        }
+        if !matches!(self.store.sqlite_synchronous.as_str(), "full" | "normal") {
+            p.push("store.sqlite_synchronous", &self.store.sqlite_synchronous, "must be full or normal");
         }
         if self.store.max_batch == 0 {
             p.push("store.max_batch", "0", "must be at least 1");

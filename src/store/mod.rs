@@ -42,8 +42,13 @@ pub enum Store {
 impl Store {
     /// Opens the store named by `url` and creates or migrates its schema.
     pub async fn open(url: &str, busy_timeout: Duration) -> Result<Store, StoreError> {
+        Self::open_with(url, busy_timeout, true).await
+    }
+
+    /// `fsync_each_commit`: SQLite `synchronous = FULL` (else `NORMAL`).
+    pub async fn open_with(url: &str, busy_timeout: Duration, fsync_each_commit: bool) -> Result<Store, StoreError> {
         if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            Ok(Store::Sqlite(sqlite::SqliteStore::open(path, busy_timeout).await?))
+            Ok(Store::Sqlite(sqlite::SqliteStore::open(path, busy_timeout, fsync_each_commit).await?))
         } else {
             Err(StoreError::Url(url.split("://").next().unwrap_or_default().to_owned()))
         }

@@ -17,7 +17,7 @@ const EVENT_COLUMNS: &str = "seq, id, at, client_id, center_id, operator_id, act
      outcome, http_status, cache, duration_ms, prev_hash, hash";
 
 impl SqliteStore {
-    pub async fn open(path: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+    pub async fn open(path: &str, busy_timeout: Duration, fsync_each_commit: bool) -> Result<Self, StoreError> {
         if let Some(dir) = std::path::Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
@@ -26,7 +26,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if fsync_each_commit { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .busy_timeout(busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
