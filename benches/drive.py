@@ -24,6 +24,13 @@ def call(method, url, body=None, headers=None, token=True):
         return e.code, None
 
 
+def ok(result, what):
+    status, body = result
+    if body is None:
+        raise SystemExit(f"{what}: HTTP {status}")
+    return body
+
+
 def until_decided(get, limit=120):
     started = time.time()
     while time.time() - started < limit:
@@ -38,8 +45,8 @@ def security(n=300):
     pool = ThreadPoolExecutor(16)
     ctx = {"operator_id": "EMP-1", "purpose": "shop_license", "case_ref": "BENCH"}
     t0 = time.time()
-    subs = list(pool.map(lambda i: call("POST", API + "/v1/security-checks",
-                                         {"national_id": i, "check_type": "shop_license", "context": ctx})[1]["id"], ids[:n]))
+    subs = list(pool.map(lambda i: ok(call("POST", API + "/v1/security-checks",
+                                            {"national_id": i, "check_type": "shop_license", "context": ctx}), "submit")["id"], ids[:n]))
     done = list(pool.map(lambda cid: until_decided(lambda: call("GET", f"{API}/v1/security-checks/{cid}")[1]["status"]), subs))
     gateway_s = time.time() - t0
     assert all(d in ("cleared", "not_cleared") for d in done), done

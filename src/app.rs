@@ -107,8 +107,8 @@ impl Application {
             Duration::from_millis(settings.store.busy_timeout_ms),
             settings.store.sqlite_synchronous == "full",
         )
-            .await
-            .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
+        .await
+        .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
