@@ -5,7 +5,7 @@ an SMSC outage. Standard library only; bounded in count and time."""
 import json, sys, time, uuid, threading, urllib.request, urllib.error
 from concurrent.futures import ThreadPoolExecutor
 
-API, SANDBOX, TOKEN, IDS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+PHASE, API, SANDBOX, TOKEN, IDS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ids = [l.strip() for l in open(IDS) if l.strip()]
 
 
@@ -118,4 +118,7 @@ def outage(seconds=5):
             "delivered": smsc_count() - before}
 
 
-print(json.dumps({"security": security(), "dispatch": dispatch(), "outage": outage()}))
+if PHASE == "security":
+    print(json.dumps({"security": security()}))
+else:
+    print(json.dumps({"dispatch": dispatch(), "outage": outage()}))

@@ -177,8 +177,11 @@ impl Application {
             .spawn(),
         );
 
+        let (acceptor, acceptor_task) = crate::sms::SmsAcceptor::start(audit.store().clone(), settings.store.max_batch);
+        background.push(acceptor_task);
         let state = web::Data::new(AppState {
             sms: SmsConfig {
+                acceptor,
                 templates,
                 max_segments: settings.sms.max_segments,
                 smsc_secret: settings.sms.smsc_secret.clone(),

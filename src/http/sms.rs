@@ -160,10 +160,11 @@ pub async fn send(
         smsc_id: None,
     };
     let idem = IdempotencyKey { client_id: caller.0.client_id.clone(), key, body_hash: body_hash.clone() };
-    match store.accept_sms(Some(&idem), &message).await? {
+    let summary = accepted(&message);
+    match state.sms.acceptor.accept(Some(idem), message).await? {
         SmsAccept::Inserted => {
             note.update(|n| n.outcome = Some("accepted".into()));
-            Ok(accepted(&message))
+            Ok(summary)
         }
         SmsAccept::Existing { message_id, body_hash: first } if first == body_hash => {
             let first = store.sms_message(&message_id).await?.ok_or(ApiError::Internal)?;
@@ -358,7 +359,8 @@ pub async fn inbound(
         next_attempt_at: now,
         smsc_id: None,
     };
-    store.accept_sms(None, &reply_row).await?;
+    let reply_id = reply_row.id.clone();
+    state.sms.acceptor.accept(None, reply_row).await?;
     note.update(|n| n.outcome = Some("ok".into()));
-    Ok(HttpResponse::Ok().json(serde_json::json!({"intent": intent, "reply_id": reply_row.id})))
+    Ok(HttpResponse::Ok().json(serde_json::json!({"intent": intent, "reply_id": reply_id})))
 }

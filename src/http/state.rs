@@ -39,6 +39,7 @@ pub struct SmsConfig {
     pub templates: crate::sms::Templates,
     pub max_segments: usize,
     pub smsc_secret: String,
+    pub acceptor: crate::sms::SmsAcceptor,
 }
 
 pub struct AppState {

@@ -233,10 +233,13 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Stores a new message (and its idempotency key) in one transaction,
-    /// unless the key was used before.
-    pub async fn accept_sms(&self, key: Option<&IdempotencyKey>, msg: &SmsMessageRow) -> Result<SmsAccept, StoreError> {
-        dispatch!(self, s => s.accept_sms(key, msg).await)
+    /// Stores new messages (each with its idempotency key) in one
+    /// transaction; a message whose key was used before is not stored.
+    pub async fn accept_sms_batch(
+        &self,
+        items: &[(Option<IdempotencyKey>, SmsMessageRow)],
+    ) -> Result<Vec<SmsAccept>, StoreError> {
+        dispatch!(self, s => s.accept_sms_batch(items).await)
     }
 
     pub async fn sms_message(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {

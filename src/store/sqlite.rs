@@ -309,75 +309,74 @@ fn row_to_sms(r: &sqlx::sqlite::SqliteRow) -> Result<super::SmsMessageRow, Store
     })
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
 impl SqliteStore {
-    pub async fn accept_sms(
+    /// Accepts a batch of messages in one transaction (group commit): each is
+    /// inserted with its idempotency key, unless the key was used before.
+    pub async fn accept_sms_batch(
         &self,
-        key: Option<&super::IdempotencyKey>,
-        m: &super::SmsMessageRow,
-    ) -> Result<super::SmsAccept, StoreError> {
+        items: &[(Option<super::IdempotencyKey>, super::SmsMessageRow)],
+    ) -> Result<Vec<super::SmsAccept>, StoreError> {
         let mut tx = self.write_tx().await?;
-        if let Some(k) = key {
-            let inserted = sqlx::query(
-                "INSERT INTO sms_idempotency (client_id, key, body_hash, message_id, created_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&k.client_id)
-            .bind(&k.key)
-            .bind(&k.body_hash)
-            .bind(&m.id)
-            .bind(&m.created_at)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    tx.rollback().await?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (key, m) in items {
+            if let Some(k) = key {
+                let inserted = sqlx::query(
+                    "INSERT INTO sms_idempotency (client_id, key, body_hash, message_id, created_at) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (client_id, key) DO NOTHING",
+                )
+                .bind(&k.client_id)
+                .bind(&k.key)
+                .bind(&k.body_hash)
+                .bind(&m.id)
+                .bind(&m.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
                     let row = sqlx::query(
                         "SELECT message_id, body_hash FROM sms_idempotency WHERE client_id = ? AND key = ?",
                     )
                     .bind(&k.client_id)
                     .bind(&k.key)
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
-                    return Ok(super::SmsAccept::Existing { message_id: row.get(0), body_hash: row.get(1) });
+                    outcomes.push(super::SmsAccept::Existing { message_id: row.get(0), body_hash: row.get(1) });
+                    continue;
                 }
-                Err(e) => return Err(e.into()),
             }
+            let sql = format!(
+                "INSERT INTO sms_messages ({SMS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&m.id)
+                .bind(&m.client_id)
+                .bind(&m.kind)
+                .bind(&m.to_e164)
+                .bind(&m.case_ref)
+                .bind(&m.lang)
+                .bind(&m.status_key)
+                .bind(&m.text)
+                .bind(&m.encoding)
+                .bind(m.segments)
+                .bind(&m.status)
+                .bind(m.attempts)
+                .bind(&m.created_at)
+                .bind(&m.sent_at)
+                .bind(&m.delivered_at)
+                .bind(&m.last_error)
+                .bind(&m.next_attempt_at)
+                .bind(&m.smsc_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, 'queued', ?, NULL)")
+                .bind(&m.id)
+                .bind(&m.created_at)
+                .execute(&mut *tx)
+                .await?;
+            outcomes.push(super::SmsAccept::Inserted);
         }
-        let sql = format!(
-            "INSERT INTO sms_messages ({SMS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&m.id)
-            .bind(&m.client_id)
-            .bind(&m.kind)
-            .bind(&m.to_e164)
-            .bind(&m.case_ref)
-            .bind(&m.lang)
-            .bind(&m.status_key)
-            .bind(&m.text)
-            .bind(&m.encoding)
-            .bind(m.segments)
-            .bind(&m.status)
-            .bind(m.attempts)
-            .bind(&m.created_at)
-            .bind(&m.sent_at)
-            .bind(&m.delivered_at)
-            .bind(&m.last_error)
-            .bind(&m.next_attempt_at)
-            .bind(&m.smsc_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, 'queued', ?, NULL)")
-            .bind(&m.id)
-            .bind(&m.created_at)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(super::SmsAccept::Inserted)
+        Ok(outcomes)
     }
 
     pub async fn sms_message(&self, id: &str) -> Result<Option<super::SmsMessageRow>, StoreError> {
