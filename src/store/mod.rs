@@ -255,11 +255,6 @@ impl Store {
         dispatch!(self, s => s.due_sms(now, limit).await)
     }
 
-    /// Records that the SMSC took the message; false if it had already moved on.
-    pub async fn sms_mark_sent(&self, id: &str, smsc_id: &str, at: &str, attempts: i64) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.sms_mark_sent(id, smsc_id, at, attempts).await)
-    }
-
     /// Records, in one transaction, that the SMSC took these messages.
     pub async fn sms_record_sent(&self, sent: &[SmsSent]) -> Result<(), StoreError> {
         dispatch!(self, s => s.sms_record_sent(sent).await)

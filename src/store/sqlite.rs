@@ -432,31 +432,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn sms_mark_sent(&self, id: &str, smsc_id: &str, at: &str, attempts: i64) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE sms_messages SET status = 'sent', smsc_id = ?, sent_at = ?, attempts = ?, last_error = NULL \
-             WHERE id = ? AND status = 'queued'",
-        )
-        .bind(smsc_id)
-        .bind(at)
-        .bind(attempts)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if done {
-            sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, 'sent', ?, NULL)")
-                .bind(id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(done)
-    }
-
     pub async fn sms_mark_retry(
         &self,
         id: &str,
