@@ -25,3 +25,24 @@ pub(crate) async fn read_answer(
     }
     Ok((status, body))
 }
+
+/// One SOAP 1.1 exchange: POSTs `envelope` to `endpoint` with the operation's
+/// `SOAPAction` (already quoted) and reads the whole answer.
+pub(crate) async fn post_soap(
+    client: &reqwest::Client,
+    endpoint: &str,
+    soap_action_header: &'static str,
+    envelope: String,
+    limit: usize,
+) -> Result<(StatusCode, Vec<u8>), UpstreamError> {
+    use reqwest::header::{CONTENT_TYPE, HeaderValue};
+    let response = client
+        .post(endpoint)
+        .header(CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"))
+        .header("SOAPAction", HeaderValue::from_static(soap_action_header))
+        .body(envelope)
+        .send()
+        .await
+        .map_err(|err| UpstreamError::from_reqwest(&err))?;
+    read_answer(response, limit).await
+}

@@ -10,8 +10,6 @@ mod record;
 
 pub use record::{CardStatus, CitizenRecord, Sex};
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
-
 use crate::{Lookup, Registry, UpstreamError};
 
 /// Answers larger than this are not read to the end: a citizen record is
@@ -33,16 +31,14 @@ impl NationalIdRegistry {
     }
 
     async fn call(&self, national_id: &str) -> Result<Lookup<CitizenRecord>, UpstreamError> {
-        let response = self
-            .client
-            .post(&self.endpoint)
-            .header(CONTENT_TYPE, HeaderValue::from_static(codec::CONTENT_TYPE))
-            .header("SOAPAction", HeaderValue::from_static(codec::SOAP_ACTION_HEADER))
-            .body(codec::build_request(national_id))
-            .send()
-            .await
-            .map_err(|err| UpstreamError::from_reqwest(&err))?;
-        let (status, body) = crate::http::read_answer(response, MAX_ANSWER_BYTES).await?;
+        let (status, body) = crate::http::post_soap(
+            &self.client,
+            &self.endpoint,
+            codec::SOAP_ACTION_HEADER,
+            codec::build_request(national_id),
+            MAX_ANSWER_BYTES,
+        )
+        .await?;
         let lookup = codec::parse_response(status, &body)?;
         if let Lookup::Found(record) = &lookup
             && record.national_id != national_id
