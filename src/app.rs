@@ -177,8 +177,9 @@ impl Application {
             .spawn(),
         );
 
-        let (acceptor, acceptor_task) = crate::sms::SmsAcceptor::start(audit.store().clone(), settings.store.max_batch);
-        background.push(acceptor_task);
+        let (acceptor, acceptor_tasks) =
+            crate::sms::SmsAcceptor::start(audit.store().clone(), settings.store.max_batch);
+        background.extend(acceptor_tasks);
         let state = web::Data::new(AppState {
             sms: SmsConfig {
                 acceptor,

@@ -10,7 +10,7 @@ use crate::domain::phone::PhoneNumber;
 use crate::error::{ApiError, FieldError};
 use crate::sms::inbound::{Intent, case_key};
 use crate::sms::templates::Lang;
-use crate::store::{IdempotencyKey, SmsAccept, SmsMessageRow};
+use crate::store::{IdempotencyKey, SmsAccept, SmsDelivery, SmsMessageRow};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -279,7 +279,11 @@ pub async fn delivery_report(
     let message = message.ok_or(ApiError::NotFound)?;
     note.update(|n| n.subject = Some(message.to_e164.clone()));
     let error = report.error.as_deref().map(|e| e.chars().take(200).collect::<String>());
-    store.sms_delivery(&message.id, delivered, &report.at, error.as_deref()).await?;
+    state
+        .sms
+        .acceptor
+        .delivery(SmsDelivery { id: message.id.clone(), delivered, at: report.at.clone(), error })
+        .await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({"id": message.id, "status": if delivered { "delivered" } else { "undelivered" }})))
 }

@@ -1,54 +1,38 @@
-//! Group commit for accepted messages: concurrent `POST /v1/sms` calls (and
-//! inbound replies) share one transaction, so the outbox takes many messages
-//! per fsync. A caller's answer waits until its message is committed.
+//! Group commit for the outbox's writes that callers wait on: accepted
+//! messages (`POST /v1/sms`, inbound replies) and delivery reports. Concurrent
+//! calls share one transaction, so the outbox takes many writes per fsync.
 
-use crate::store::{IdempotencyKey, SmsAccept, SmsMessageRow, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use crate::store::group::Batcher;
+use crate::store::{IdempotencyKey, SmsAccept, SmsDelivery, SmsMessageRow, Store, StoreError};
 use tokio::task::JoinHandle;
-
-type Reply = oneshot::Sender<Result<SmsAccept, ()>>;
 
 #[derive(Clone)]
 pub struct SmsAcceptor {
-    tx: mpsc::Sender<(Option<IdempotencyKey>, SmsMessageRow, Reply)>,
+    accepts: Batcher<(Option<IdempotencyKey>, SmsMessageRow), SmsAccept>,
+    deliveries: Batcher<SmsDelivery, bool>,
 }
 
 impl SmsAcceptor {
-    pub fn start(store: Store, max_batch: usize) -> (SmsAcceptor, JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<(Option<IdempotencyKey>, SmsMessageRow, Reply)>(max_batch.max(1) * 4);
-        let task = tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(max_batch);
-            while let Some(first) = rx.recv().await {
-                batch.push(first);
-                while batch.len() < max_batch {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
-                }
-                let (items, replies): (Vec<_>, Vec<_>) = batch.drain(..).map(|(k, m, r)| ((k, m), r)).unzip();
-                match store.accept_sms_batch(&items).await {
-                    Ok(outcomes) => {
-                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                            let _ = reply.send(Ok(outcome));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, messages = items.len(), "sms accept commit failed");
-                        for reply in replies {
-                            let _ = reply.send(Err(()));
-                        }
-                    }
-                }
-            }
+    pub fn start(store: Store, max_batch: usize) -> (SmsAcceptor, Vec<JoinHandle<()>>) {
+        let s = store.clone();
+        let (accepts, a) = Batcher::start("sms accept", max_batch, move |items: Vec<_>| {
+            let s = s.clone();
+            async move { s.accept_sms_batch(&items).await }
         });
-        (SmsAcceptor { tx }, task)
+        let (deliveries, d) = Batcher::start("sms delivery", max_batch, move |items: Vec<SmsDelivery>| {
+            let s = store.clone();
+            async move { s.sms_deliveries(&items).await }
+        });
+        (SmsAcceptor { accepts, deliveries }, vec![a, d])
     }
 
     /// Stores one message; durable when this returns Ok.
     pub async fn accept(&self, key: Option<IdempotencyKey>, message: SmsMessageRow) -> Result<SmsAccept, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send((key, message, reply)).await.map_err(|_| StoreError::Unavailable)?;
-        rx.await.map_err(|_| StoreError::Unavailable)?.map_err(|()| StoreError::Unavailable)
+        self.accepts.submit((key, message)).await
+    }
+
+    /// Applies one delivery report; false when the message is unknown.
+    pub async fn delivery(&self, report: SmsDelivery) -> Result<bool, StoreError> {
+        self.deliveries.submit(report).await
     }
 }

@@ -3,6 +3,7 @@
 //! It holds the audit log and the gateway's signing keys. Registry data is
 //! never stored here: it lives only in the in-memory cache.
 
+pub mod group;
 mod schema;
 mod sqlite;
 
@@ -196,6 +197,15 @@ pub struct SmsHistoryRow {
     pub detail: Option<String>,
 }
 
+/// A delivery report for one message.
+#[derive(Debug, Clone)]
+pub struct SmsDelivery {
+    pub id: String,
+    pub delivered: bool,
+    pub at: String,
+    pub error: Option<String>,
+}
+
 /// The SMSC took a message.
 #[derive(Debug, Clone)]
 pub struct SmsSent {
@@ -272,15 +282,9 @@ impl Store {
         dispatch!(self, s => s.sms_mark_retry(id, attempts, next_at, error, at).await)
     }
 
-    /// Applies a delivery report to the message with this id; false if unknown.
-    pub async fn sms_delivery(
-        &self,
-        id: &str,
-        delivered: bool,
-        at: &str,
-        error: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.sms_delivery(id, delivered, at, error).await)
+    /// Applies delivery reports in one transaction; per report, false if its message is unknown.
+    pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<bool>, StoreError> {
+        dispatch!(self, s => s.sms_deliveries(reports).await)
     }
 
     pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {

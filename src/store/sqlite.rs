@@ -477,41 +477,39 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn sms_delivery(
-        &self,
-        id: &str,
-        delivered: bool,
-        at: &str,
-        error: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let status = if delivered { "delivered" } else { "undelivered" };
+    pub async fn sms_deliveries(&self, reports: &[super::SmsDelivery]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.write_tx().await?;
-        // A report can overtake our own record of the send (a crash between
-        // the SMSC's answer and our commit): it moves a queued message too.
-        let n = sqlx::query(
-            "UPDATE sms_messages SET status = ?, delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END, \
-             last_error = COALESCE(?, last_error), sent_at = COALESCE(sent_at, ?) WHERE id = ?",
-        )
-        .bind(status)
-        .bind(delivered)
-        .bind(at)
-        .bind(error)
-        .bind(at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, ?, ?, ?)")
-                .bind(id)
-                .bind(status)
-                .bind(at)
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
+        let mut found = Vec::with_capacity(reports.len());
+        for r in reports {
+            let status = if r.delivered { "delivered" } else { "undelivered" };
+            // A report can overtake our own record of the send (a crash between
+            // the SMSC's answer and our commit): it moves a queued message too.
+            let n = sqlx::query(
+                "UPDATE sms_messages SET status = ?, delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END, \
+                 last_error = COALESCE(?, last_error), sent_at = COALESCE(sent_at, ?) WHERE id = ?",
+            )
+            .bind(status)
+            .bind(r.delivered)
+            .bind(&r.at)
+            .bind(&r.error)
+            .bind(&r.at)
+            .bind(&r.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES (?, ?, ?, ?)")
+                    .bind(&r.id)
+                    .bind(status)
+                    .bind(&r.at)
+                    .bind(&r.error)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            found.push(n == 1);
         }
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(found)
     }
 
     pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {
