@@ -300,3 +300,32 @@ async fn a_message_waits_through_an_smsc_outage_and_is_sent_once_after_it() {
     }
     assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 3, "each message reached the SMSC exactly once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent() {
+    let app = TestApp::spawn_with(|s| {
+        let r = s.registries.get_mut("smsc").unwrap();
+        r.timeout_ms = 200;
+        r.backoff_max_elapsed_ms = 300;
+    })
+    .await;
+    let token = app.token("center-demo").await;
+    app.fault(json!({"registry": "smsc", "mode": "http_503"})).await;
+    let id = send(&app, &token, "before-stop", &sms_body("01001234567", "approved"))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    inject(&app, "+201001234567", "stop").await;
+    app.clear_faults().await;
+    let view = wait_status(&app, &token, &id, "failed").await;
+    assert_eq!(view["status"], "failed", "{view}");
+    assert_eq!(view["last_error"], "recipient opted out");
+    // Only the STOP confirmation reached the number.
+    let texts = wait_for_texts(&app, "+201001234567", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 1, "{texts:?}");
+}

@@ -92,6 +92,13 @@ impl Dispatcher {
     /// Submits one message; a success is returned for the round's commit, a
     /// failure is recorded at once.
     async fn send(&self, m: SmsMessageRow) -> Result<Option<SmsSent>, crate::store::StoreError> {
+        // A citizen who texted STOP after a notification was queued gets no more
+        // notifications (replies, such as the STOP confirmation itself, still go).
+        if m.kind == "notification" && self.store.sms_is_opted_out(&m.to_e164).await? {
+            let at = format_rfc3339(OffsetDateTime::now_utc());
+            self.store.sms_mark_retry(&m.id, m.attempts, None, "recipient opted out", &at).await?;
+            return Ok(None);
+        }
         let submission = Submission {
             client_ref: m.id.clone(),
             from: self.settings.sender.clone(),

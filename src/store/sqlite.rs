@@ -27,7 +27,14 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if fsync_each_commit { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
-            .busy_timeout(busy_timeout);
+            .busy_timeout(busy_timeout)
+            // The audit log is written at tens of thousands of rows a second:
+            // a larger page cache and memory-mapped reads keep index pages hot.
+            // (Less frequent WAL checkpoints gained ~10% throughput but doubled
+            // p99 in the benchmark, so the default is kept.)
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
