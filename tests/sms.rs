@@ -35,7 +35,7 @@ async fn wait_status(app: &TestApp, token: &str, id: &str, want: &str) -> Value 
     let started = Instant::now();
     loop {
         let body: Value = app.get(&format!("/v1/sms/{id}"), token).await.json().await.unwrap();
-        if body["status"] == want || started.elapsed() > Duration::from_secs(10) {
+        if body["status"] == want || started.elapsed() > Duration::from_secs(30) {
             return body;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

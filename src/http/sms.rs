@@ -51,6 +51,47 @@ fn accepted(m: &SmsMessageRow) -> HttpResponse {
     )
 }
 
+/// What differs between the outbox's messages (notifications and replies).
+struct QueuedMessage<'a> {
+    id: String,
+    client_id: String,
+    kind: &'static str,
+    to: &'a PhoneNumber,
+    case_ref: Option<String>,
+    lang: Lang,
+    status_key: Option<String>,
+    text: String,
+}
+
+/// A message ready for the outbox: encoded and segmented, due now.
+fn queued_message(m: QueuedMessage<'_>) -> SmsMessageRow {
+    let segmented = crate::domain::sms_encoding::segment(&m.text);
+    let now = now_rfc3339();
+    SmsMessageRow {
+        id: m.id,
+        client_id: m.client_id,
+        kind: m.kind.into(),
+        to_e164: m.to.as_str().to_owned(),
+        case_ref: m.case_ref,
+        lang: m.lang.as_str().into(),
+        status_key: m.status_key,
+        text: m.text,
+        encoding: match segmented.encoding {
+            crate::domain::sms_encoding::Encoding::Gsm7 => "gsm7".into(),
+            crate::domain::sms_encoding::Encoding::Ucs2 => "ucs2".into(),
+        },
+        segments: segmented.segments() as i64,
+        status: "queued".into(),
+        attempts: 0,
+        created_at: now.clone(),
+        sent_at: None,
+        delivered_at: None,
+        last_error: None,
+        next_attempt_at: now,
+        smsc_id: None,
+    }
+}
+
 fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
@@ -126,7 +167,8 @@ pub async fn send(
         return Err(ApiError::InvalidRequest { detail: None, errors });
     }
     let phone = phone.expect("checked");
-    let (Some(lang), Some(Ok((text, segmented, status_key)))) = (lang, rendered) else {
+    // The text's segmentation was checked by the template; the outbox row records it again.
+    let (Some(lang), Some(Ok((text, _, status_key)))) = (lang, rendered) else {
         return Err(ApiError::Internal);
     };
     note.update(|n| n.subject = Some(phone.as_str().to_owned()));
@@ -135,30 +177,16 @@ pub async fn send(
     if store.sms_is_opted_out(phone.as_str()).await? {
         return Err(ApiError::RecipientOptedOut);
     }
-    let now = now_rfc3339();
-    let message = SmsMessageRow {
+    let message = queued_message(QueuedMessage {
         id: super::request_id(&req),
         client_id: caller.0.client_id.clone(),
-        kind: "notification".into(),
-        to_e164: phone.as_str().to_owned(),
+        kind: "notification",
+        to: &phone,
         case_ref: context.case_ref.as_ref().map(|c| c.as_str().to_owned()),
-        lang: lang.as_str().into(),
+        lang,
         status_key,
         text,
-        encoding: match segmented.encoding {
-            crate::domain::sms_encoding::Encoding::Gsm7 => "gsm7".into(),
-            crate::domain::sms_encoding::Encoding::Ucs2 => "ucs2".into(),
-        },
-        segments: segmented.segments() as i64,
-        status: "queued".into(),
-        attempts: 0,
-        created_at: now.clone(),
-        sent_at: None,
-        delivered_at: None,
-        last_error: None,
-        next_attempt_at: now,
-        smsc_id: None,
-    };
+    });
     let idem = IdempotencyKey { client_id: caller.0.client_id.clone(), key, body_hash: body_hash.clone() };
     let summary = accepted(&message);
     match state.sms.acceptor.accept(Some(idem), message).await? {
@@ -339,30 +367,16 @@ pub async fn inbound(
         }
         Intent::Unknown => ("unknown", replies.unknown.get(lang).to_owned()),
     };
-    let segmented = crate::domain::sms_encoding::segment(&reply);
-    let reply_row = SmsMessageRow {
+    let reply_row = queued_message(QueuedMessage {
         id: uuid::Uuid::now_v7().to_string(),
         client_id: "bawaba".into(),
-        kind: "reply".into(),
-        to_e164: phone.as_str().to_owned(),
+        kind: "reply",
+        to: &phone,
         case_ref: None,
-        lang: lang.as_str().into(),
+        lang,
         status_key: None,
         text: reply,
-        encoding: match segmented.encoding {
-            crate::domain::sms_encoding::Encoding::Gsm7 => "gsm7".into(),
-            crate::domain::sms_encoding::Encoding::Ucs2 => "ucs2".into(),
-        },
-        segments: segmented.segments() as i64,
-        status: "queued".into(),
-        attempts: 0,
-        created_at: now.clone(),
-        sent_at: None,
-        delivered_at: None,
-        last_error: None,
-        next_attempt_at: now,
-        smsc_id: None,
-    };
+    });
     let reply_id = reply_row.id.clone();
     state.sms.acceptor.accept(None, reply_row).await?;
     note.update(|n| n.outcome = Some("ok".into()));
