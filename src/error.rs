@@ -273,6 +273,22 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// The precedence of a request's key field (the national ID, the phone): when
+/// it is the only thing wrong, its own error (`invalid_national_id`,
+/// `invalid_phone`); otherwise one `invalid_request` naming every field, the
+/// key first. `key` carries, on failure, that error and its field entry.
+pub fn with_key_field<T>(key: Result<T, (ApiError, FieldError)>, mut errors: Vec<FieldError>) -> Result<T, ApiError> {
+    match key {
+        Ok(value) if errors.is_empty() => Ok(value),
+        Err((alone, _)) if errors.is_empty() => Err(alone),
+        Ok(_) => Err(ApiError::InvalidRequest { detail: None, errors }),
+        Err((_, field)) => {
+            errors.insert(0, field);
+            Err(ApiError::InvalidRequest { detail: None, errors })
+        }
+    }
+}
+
 impl From<crate::resilience::Unavailable> for ApiError {
     fn from(e: crate::resilience::Unavailable) -> Self {
         match e {

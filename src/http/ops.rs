@@ -22,9 +22,10 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store_up = state.audit.is_up();
-    let connectors: BTreeMap<&'static str, &'static str> =
-        state.registries.circuits().into_iter().map(|(name, c)| (name, c.state().as_str())).collect();
-    let any_open = state.registries.circuits().iter().any(|(_, c)| c.state() != CircuitState::Closed);
+    let states: Vec<(&'static str, CircuitState)> =
+        state.registries.circuits().into_iter().map(|(name, c)| (name, c.state())).collect();
+    let any_open = states.iter().any(|(_, s)| *s != CircuitState::Closed);
+    let connectors: BTreeMap<&'static str, &'static str> = states.into_iter().map(|(n, s)| (n, s.as_str())).collect();
     let status = match (store_up, any_open) {
         (false, _) => "not_ready",
         (true, true) => "degraded",

@@ -7,7 +7,7 @@ use super::json::{ApiJson, BODY_LIMIT};
 use super::state::AppState;
 use crate::audit::{Action, now_rfc3339};
 use crate::domain::phone::PhoneNumber;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, with_key_field};
 use crate::sms::inbound::{Intent, case_key};
 use crate::sms::templates::Lang;
 use crate::store::{IdempotencyKey, SmsAccept, SmsDelivery, SmsMessageRow};
@@ -158,15 +158,10 @@ pub async fn send(
     if let Some(Err(render_errors)) = &rendered {
         errors.extend(render_errors.iter().map(|e| FieldError::new(&e.field, &e.reason)));
     }
-    match (&phone, errors.is_empty()) {
-        (Err(e), true) => return Err(ApiError::InvalidPhone { reason: e.reason() }),
-        (Err(e), false) => errors.insert(0, FieldError::new("to", e.reason())),
-        _ => {}
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::InvalidRequest { detail: None, errors });
-    }
-    let phone = phone.expect("checked");
+    let phone = with_key_field(
+        phone.map_err(|e| (ApiError::InvalidPhone { reason: e.reason() }, FieldError::new("to", e.reason()))),
+        errors,
+    )?;
     // The text's segmentation was checked by the template; the outbox row records it again.
     let (Some(lang), Some(Ok((text, _, status_key)))) = (lang, rendered) else {
         return Err(ApiError::Internal);

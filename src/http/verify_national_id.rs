@@ -6,7 +6,7 @@ use super::json::ApiJson;
 use super::state::AppState;
 use crate::audit::Action;
 use crate::domain::national_id::{CheckDigit, Gender, NationalId};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, with_key_field};
 use crate::verify::Verification;
 use crate::verify::national_id::{Claims, Facts, facts, match_claims};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -80,15 +80,12 @@ pub async fn verify(
     note.update(|n| context.record(n));
     let claims = parse_claims(body.claims, &mut errors);
     let national_id = NationalId::parse(&body.national_id, time::OffsetDateTime::now_utc().date());
-    match (&national_id, errors.is_empty()) {
-        (Err(e), true) => return Err(ApiError::InvalidNationalId { reason: e.reason() }),
-        (Err(e), false) => errors.insert(0, FieldError::new("national_id", e.reason())),
-        _ => {}
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::InvalidRequest { detail: None, errors });
-    }
-    let national_id = national_id.expect("checked above");
+    let national_id = with_key_field(
+        national_id.map_err(|e| {
+            (ApiError::InvalidNationalId { reason: e.reason() }, FieldError::new("national_id", e.reason()))
+        }),
+        errors,
+    )?;
     note.update(|n| n.subject = Some(national_id.as_str().to_owned()));
     context.authorise(&state, &caller.0, Action::NationalIdVerify)?;
 

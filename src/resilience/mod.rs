@@ -20,6 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+/// The pause before a background job's next try (a security-check poll, a
+/// callback, an SMS re-send): `base` doubled per attempt already made, at most
+/// `cap`. Calls that a client waits for retry through [`Guard`] instead.
+pub fn next_try_after(base: Duration, attempts: i64, cap: Duration) -> Duration {
+    base.saturating_mul(1u32 << attempts.clamp(0, 16) as u32).min(cap)
+}
+
 /// The settings of one registry's stack, as durations.
 #[derive(Debug, Clone)]
 pub struct Policy {

@@ -4,7 +4,7 @@
 use super::{CheckView, sign};
 use crate::audit::format_rfc3339;
 use crate::auth::ClientRegistry;
-use crate::resilience::Guard;
+use crate::resilience::{Guard, next_try_after};
 use crate::store::{SecurityCheckRow, Store};
 use connectors::security::{CheckType, Decision, SecurityDirectorate, Submission, Ticket};
 use std::sync::Arc;
@@ -46,11 +46,6 @@ pub struct SecurityWorker {
 
 fn at(after: Duration) -> String {
     format_rfc3339(OffsetDateTime::now_utc() + after)
-}
-
-fn delay(base: Duration, attempts: i64, cap: Duration) -> Duration {
-    let factor = 1u32 << attempts.clamp(0, 16) as u32;
-    base.saturating_mul(factor).min(cap)
 }
 
 impl SecurityWorker {
@@ -132,7 +127,8 @@ impl SecurityWorker {
                     self.decide(&mut row, "failed");
                 } else {
                     row.attempts += 1;
-                    row.next_poll_at = at(delay(self.settings.first_poll, row.attempts, self.settings.max_poll));
+                    row.next_poll_at =
+                        at(next_try_after(self.settings.first_poll, row.attempts, self.settings.max_poll));
                 }
             }
         }
@@ -181,8 +177,11 @@ impl SecurityWorker {
                     row.callback_state = Some("failed".into());
                 } else {
                     tracing::info!(reason = %why, attempt = row.callback_attempts, "callback failed; will retry");
-                    row.next_callback_at =
-                        Some(at(delay(Duration::from_millis(500), row.callback_attempts, Duration::from_secs(300))));
+                    row.next_callback_at = Some(at(next_try_after(
+                        Duration::from_millis(500),
+                        row.callback_attempts,
+                        Duration::from_secs(300),
+                    )));
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! after a crash between "sent" and "recorded" is recognised, not repeated.
 
 use crate::audit::format_rfc3339;
-use crate::resilience::Guard;
+use crate::resilience::{Guard, next_try_after};
 use crate::store::{SmsMessageRow, SmsSent, Store};
 use connectors::smsc::{SmsEncoding, Smsc, Submission};
 use futures::StreamExt;
@@ -30,10 +30,6 @@ pub struct Dispatcher {
     pub smsc: Arc<Smsc>,
     pub guard: Arc<Guard>,
     pub settings: DispatchSettings,
-}
-
-fn delay(attempts: i64) -> Duration {
-    Duration::from_millis(500).saturating_mul(1u32 << attempts.clamp(0, 10) as u32).min(Duration::from_secs(300))
 }
 
 impl Dispatcher {
@@ -120,8 +116,12 @@ impl Dispatcher {
                     time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339)
                         .map(|t| OffsetDateTime::now_utc() - t)
                         .unwrap_or(time::Duration::ZERO);
-                let next = (queued_for < self.settings.give_up_after)
-                    .then(|| format_rfc3339(OffsetDateTime::now_utc() + delay(attempts)));
+                let next = (queued_for < self.settings.give_up_after).then(|| {
+                    format_rfc3339(
+                        OffsetDateTime::now_utc()
+                            + next_try_after(Duration::from_millis(500), attempts, Duration::from_secs(300)),
+                    )
+                });
                 self.store.sms_mark_retry(&m.id, attempts, next.as_deref(), error, &at).await?;
             }
         }
