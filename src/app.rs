@@ -1,7 +1,7 @@
 //! Building and running one gateway: `Application::build(settings)` binds
 //! everything and returns the bound addresses and a `run` future.
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, AuditSink, CheckpointKey, Sealer, TrustedKeys};
 use crate::auth::{ClientRegistry, KeyRing, PurposePolicy, RateLimits, TokenService};
 use crate::config::{self, ClientsFile, PurposesFile, Settings};
 use crate::http::state::{AppState, Registries, SmsConfig};
@@ -10,7 +10,7 @@ use crate::resilience::Guard;
 use crate::resilience::{Policy, Resilient};
 use crate::security::{SecurityWorker, WorkerSettings};
 use crate::sms::{DispatchSettings, Dispatcher};
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use actix_web::{App, HttpServer, web};
 use connectors::commercial_register::CommercialRegisterRegistry;
 use connectors::national_id::NationalIdRegistry;
@@ -82,8 +82,29 @@ pub fn hardening_problems(settings: &Settings) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
+/// The public keys whose checkpoint signatures count: the gateway's own key
+/// and `audit.trusted_public_keys`.
+pub fn trusted_keys(settings: &Settings, own: Option<&CheckpointKey>) -> anyhow::Result<TrustedKeys> {
+    let mut keys = TrustedKeys::default();
+    if let Some(own) = own {
+        keys.add(own.public());
+    }
+    for path in &settings.audit.trusted_public_keys {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("audit.trusted_public_keys {}: {e}", path.display()))?;
+        keys.add_pem(&pem).map_err(|e| anyhow::anyhow!("audit.trusted_public_keys {}: {e}", path.display()))?;
+    }
+    Ok(keys)
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with(settings, None).await
+    }
+
+    /// Builds the gateway with another audit sink: for benchmarks only, which
+    /// measure the request path beside a sink that keeps nothing.
+    pub async fn build_with(settings: Settings, audit_sink: Option<Arc<dyn AuditSink>>) -> anyhow::Result<Application> {
         let metrics = Arc::new(Metrics::new());
         let mut background = Vec::new();
 
@@ -102,18 +123,25 @@ impl Application {
         };
         let default_upstream = sandbox_addr.unwrap_or(settings.sandbox.listen);
 
-        let store = Store::open_with(
-            &settings.store.url,
-            Duration::from_millis(settings.store.busy_timeout_ms),
-            settings.store.sqlite_synchronous == "full",
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
+        let store = Store::open(&settings.store.url, &StoreOptions::from(&settings.store))
+            .await
+            .map_err(|e| anyhow::anyhow!("store.url: {e}"))?;
+        let checkpoint_key = Arc::new(CheckpointKey::load_or_create(&settings.audit.checkpoint_key_file)?);
+        let trusted_keys = trusted_keys(&settings, Some(&checkpoint_key))?;
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
-        let (audit, audit_tasks) = AuditLog::start(store, settings.store.max_batch, metrics.clone());
-        background.extend(audit_tasks);
+        let audit = match audit_sink {
+            Some(sink) => AuditLog::with_sink(store, sink),
+            None => {
+                let sealer = Sealer { key: checkpoint_key, every: settings.audit.checkpoint_every };
+                let interval = Duration::from_secs(settings.audit.checkpoint_interval_seconds);
+                let (audit, audit_tasks) =
+                    AuditLog::start(store, settings.store.max_batch, sealer, interval, metrics.clone());
+                background.extend(audit_tasks);
+                audit
+            }
+        };
 
         let registry = |name: &str| -> anyhow::Result<(reqwest::Client, String, Policy)> {
             let s = &settings.registries[name];
@@ -149,6 +177,7 @@ impl Application {
                     messages_per_second: settings.sms.messages_per_second,
                     tick: Duration::from_millis(100),
                     give_up_after: Duration::from_secs(settings.sms.give_up_after_seconds),
+                    lease: Duration::from_secs(settings.store.lease_seconds),
                 },
             }
             .spawn(),
@@ -172,7 +201,10 @@ impl Application {
                 guard: security,
                 clients: clients.clone(),
                 http: callback_http,
-                settings: WorkerSettings::default(),
+                settings: WorkerSettings {
+                    lease: Duration::from_secs(settings.store.lease_seconds),
+                    ..WorkerSettings::default()
+                },
             }
             .spawn(),
         );
@@ -201,6 +233,7 @@ impl Application {
                 settings.auth.denied_audit_per_minute,
             ),
             audit,
+            audit_keys: trusted_keys,
             metrics: metrics.clone(),
             registries,
         });

@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `sandbox`, `check-config`,
-//! `audit verify`, `clients hash-secret`.
+//! `audit verify | export | archive`, `clients hash-secret`.
 
 use crate::app::{Application, hardening_problems, load_settings};
 use clap::{Parser, Subcommand};
@@ -46,10 +46,41 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Re-compute the audit chain: exit 0 intact, 1 broken (prints the first bad sequence number).
+    /// Re-compute the audit chain and check its signed checkpoints (and any
+    /// archives): exit 0 intact, 1 broken (prints the first bad sequence number).
     Verify {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Trust only these public keys (PEM), e.g. the auditors' own copy,
+        /// instead of the configured checkpoint key.
+        #[arg(long = "public-key")]
+        public_keys: Vec<PathBuf>,
+        /// Archive files written by `audit archive`, oldest first.
+        #[arg(long = "archive")]
+        archives: Vec<PathBuf>,
+    },
+    /// Stream the audit log (every filter of /v1/audit/events) as CSV or NDJSON.
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        format: String,
+        #[command(flatten)]
+        filters: crate::cli_audit::FilterArgs,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Move events older than audit.retention_days to a signed archive file.
+    Archive {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides audit.retention_days.
+        #[arg(long)]
+        older_than_days: Option<u64>,
+        /// Overrides audit.archive_dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -69,7 +100,15 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve { config } => serve(config).await,
         Command::Sandbox { listen } => sandbox(listen).await,
         Command::CheckConfig { config } => check_config(config),
-        Command::Audit { command: AuditCommand::Verify { config } } => audit_verify(config).await,
+        Command::Audit { command: AuditCommand::Verify { config, public_keys, archives } } => {
+            crate::cli_audit::verify(config, public_keys, archives).await
+        }
+        Command::Audit { command: AuditCommand::Export { config, format, filters, output } } => {
+            crate::cli_audit::export(config, format, filters, output).await
+        }
+        Command::Audit { command: AuditCommand::Archive { config, older_than_days, dir } } => {
+            crate::cli_audit::archive(config, older_than_days, dir).await
+        }
         Command::Clients { command: ClientsCommand::HashSecret } => hash_secret(),
     }
 }
@@ -133,32 +172,6 @@ fn check_config(config: Option<PathBuf>) -> ExitCode {
             eprintln!("{p}");
         }
         ExitCode::from(2)
-    }
-}
-
-async fn audit_verify(config: Option<PathBuf>) -> ExitCode {
-    let settings = match load_settings(config.as_deref()) {
-        Ok(s) => s,
-        Err(problems) => return fail(format!("invalid configuration:\n{problems}")),
-    };
-    let store = match crate::store::Store::open(&settings.store.url, std::time::Duration::from_secs(5)).await {
-        Ok(s) => s,
-        Err(e) => return fail(format!("store.url: {e}")),
-    };
-    match crate::audit::verify_chain(&store).await {
-        Ok(r) if r.ok => {
-            println!("audit chain intact: {} events, head seq {}", r.checked, r.head_seq.unwrap_or(0));
-            ExitCode::SUCCESS
-        }
-        Ok(r) => {
-            println!(
-                "audit chain BROKEN at seq {} ({} events verified before it)",
-                r.first_bad_seq.unwrap_or(0),
-                r.checked
-            );
-            ExitCode::from(1)
-        }
-        Err(e) => fail(format!("cannot read the audit log: {e}")),
     }
 }
 

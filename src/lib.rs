@@ -6,6 +6,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+mod cli_audit;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -1,11 +1,15 @@
 //! The audit log: one event per `/v1` call and token request, in a hash chain,
 //! committed durably before the answer leaves.
 
+pub mod archive;
 mod chain;
+pub mod checkpoint;
+pub mod export;
 mod writer;
 
-pub use chain::{GENESIS_HASH, VerifyReport, event_hash, verify_chain};
-pub use writer::AuditLog;
+pub use chain::{ChainVerifier, GENESIS_HASH, VerifyReport, event_hash, seal, verify_chain};
+pub use checkpoint::{Checkpoint, CheckpointKey, TrustedKeys};
+pub use writer::{AuditLog, AuditSink, Sealer};
 
 use serde::Serialize;
 
@@ -165,7 +169,7 @@ pub struct NewEvent {
 
 /// Filters of `/v1/audit/events` (and export). Values are bound as
 /// parameters, never spliced into SQL.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AuditFilter {
     pub subject: Option<String>,
     pub client_id: Option<String>,

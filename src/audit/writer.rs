@@ -2,9 +2,10 @@
 //! the chain and commits whatever has queued up in one transaction. A handler
 //! answers only after its event's commit has returned.
 
-use super::{AuditEvent, CacheUse, GENESIS_HASH, NewEvent, event_hash};
+use super::{AuditEvent, CheckpointKey, NewEvent};
 use crate::metrics::Metrics;
-use crate::store::{ChainHead, Store, StoreError};
+use crate::store::{Store, StoreError};
+use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,12 +17,43 @@ struct Job {
     reply: oneshot::Sender<Result<AuditEvent, ()>>,
 }
 
+/// Where audit events go. The product has one sink, the group-commit writer
+/// below; the trait exists so that a benchmark can measure the request path
+/// beside a sink that keeps nothing (never a setting of the product).
+pub trait AuditSink: Send + Sync + 'static {
+    /// Appends one event; Ok only once it is durable.
+    fn append(&self, event: NewEvent) -> BoxFuture<'_, Result<AuditEvent, StoreError>>;
+}
+
+/// What the writer needs to seal and sign: the checkpoint key and cadence.
+#[derive(Clone, Debug)]
+pub struct Sealer {
+    pub key: Arc<CheckpointKey>,
+    /// Sign a checkpoint when the head is this many events past the last one.
+    pub every: i64,
+}
+
 /// The handle handlers append through. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<Job>,
+    sink: Arc<dyn AuditSink>,
     up: Arc<AtomicBool>,
     store: Store,
+}
+
+/// The group-commit writer: one task seals and commits whatever has queued up.
+struct GroupCommit {
+    tx: mpsc::Sender<Job>,
+}
+
+impl AuditSink for GroupCommit {
+    fn append(&self, event: NewEvent) -> BoxFuture<'_, Result<AuditEvent, StoreError>> {
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            self.tx.send(Job { event, reply }).await.map_err(|_| StoreError::Unavailable)?;
+            rx.await.map_err(|_| StoreError::Unavailable)?.map_err(|()| StoreError::Unavailable)
+        })
+    }
 }
 
 /// Milliseconds since `EPOCH` of the last successful commit (0: none yet).
@@ -32,16 +64,37 @@ fn now_ms() -> u64 {
 }
 
 impl AuditLog {
-    /// Starts the writer and the store-health probe on the current runtime.
-    pub fn start(store: Store, max_batch: usize, metrics: Arc<Metrics>) -> (AuditLog, Vec<JoinHandle<()>>) {
+    /// Starts the writer, the checkpoint ticker and the store-health probe on
+    /// the current runtime.
+    pub fn start(
+        store: Store,
+        max_batch: usize,
+        sealer: Sealer,
+        checkpoint_interval: Duration,
+        metrics: Arc<Metrics>,
+    ) -> (AuditLog, Vec<JoinHandle<()>>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 8);
         let up = Arc::new(AtomicBool::new(true));
         let last_ok = Arc::new(AtomicU64::new(0));
         let tasks = vec![
-            tokio::spawn(write_loop(store.clone(), rx, max_batch.max(1), up.clone(), last_ok.clone(), metrics.clone())),
+            tokio::spawn(write_loop(
+                store.clone(),
+                rx,
+                max_batch.max(1),
+                sealer.clone(),
+                up.clone(),
+                last_ok.clone(),
+                metrics.clone(),
+            )),
+            tokio::spawn(checkpoint_loop(store.clone(), sealer, checkpoint_interval)),
             tokio::spawn(probe_loop(store.clone(), up.clone(), last_ok, metrics)),
         ];
-        (AuditLog { tx, up, store }, tasks)
+        (AuditLog { sink: Arc::new(GroupCommit { tx }), up, store }, tasks)
+    }
+
+    /// An audit log over another sink (benchmarks only: see [`AuditSink`]).
+    pub fn with_sink(store: Store, sink: Arc<dyn AuditSink>) -> AuditLog {
+        AuditLog { sink, up: Arc::new(AtomicBool::new(true)), store }
     }
 
     /// Whether the store took its last write (or probe). Data calls check this
@@ -56,9 +109,7 @@ impl AuditLog {
 
     /// Appends one event and waits until it is durable.
     pub async fn append(&self, event: NewEvent) -> Result<AuditEvent, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { event, reply }).await.map_err(|_| StoreError::Unavailable)?;
-        rx.await.map_err(|_| StoreError::Unavailable)?.map_err(|()| StoreError::Unavailable)
+        self.sink.append(event).await
     }
 }
 
@@ -66,12 +117,13 @@ async fn write_loop(
     store: Store,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
+    sealer: Sealer,
     up: Arc<AtomicBool>,
     last_ok: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
 ) {
-    let mut head: Option<ChainHead> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut events: Vec<NewEvent> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < max_batch {
@@ -80,8 +132,12 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        events.clear();
+        events.extend(batch.iter().map(|j| j.event.clone()));
         let started = Instant::now();
-        let result = commit(&store, &mut head, &batch).await;
+        // The head is read and locked inside the transaction, so replicas
+        // sharing one store extend one chain, each batch after the other.
+        let result = store.append_events(&events, &sealer).await;
         metrics.audit_commit_seconds.observe(started.elapsed().as_secs_f64());
         metrics.audit_batch_size.observe(batch.len() as f64);
         match result {
@@ -97,8 +153,6 @@ async fn write_loop(
                 tracing::error!(error = %e, events = batch.len(), "audit commit failed");
                 up.store(false, Ordering::Relaxed);
                 metrics.audit_failures.inc_by(batch.len() as u64);
-                // The outcome of a failed commit is unknown: re-read the head.
-                head = None;
                 for job in batch.drain(..) {
                     let _ = job.reply.send(Err(()));
                 }
@@ -107,49 +161,15 @@ async fn write_loop(
     }
 }
 
-async fn commit(store: &Store, head: &mut Option<ChainHead>, batch: &[Job]) -> Result<Vec<AuditEvent>, StoreError> {
-    let current = match head.take() {
-        Some(h) => h,
-        None => store.chain_head().await?.unwrap_or(ChainHead { seq: 0, hash: GENESIS_HASH.to_owned() }),
-    };
-    let mut seq = current.seq;
-    let mut prev = current.hash.clone();
-    let sealed: Vec<AuditEvent> = batch
-        .iter()
-        .map(|job| {
-            seq += 1;
-            let e = &job.event;
-            let mut event = AuditEvent {
-                id: e.id.clone(),
-                seq,
-                at: e.at.clone(),
-                client_id: e.client_id.clone(),
-                center_id: e.center_id.clone(),
-                operator_id: e.operator_id.clone(),
-                action: e.action.unwrap_or(super::Action::AuthDenied),
-                subject: e.subject.clone(),
-                purpose: e.purpose.clone(),
-                case_ref: e.case_ref.clone(),
-                outcome: e.outcome.clone(),
-                http_status: e.http_status,
-                cache: e.cache.unwrap_or(CacheUse::None),
-                duration_ms: e.duration_ms,
-                prev_hash: std::mem::take(&mut prev),
-                hash: String::new(),
-            };
-            event.hash = event_hash(&event);
-            prev = event.hash.clone();
-            event
-        })
-        .collect();
-    match store.append_events(&sealed).await {
-        Ok(()) => {
-            *head = Some(ChainHead { seq, hash: prev });
-            Ok(sealed)
-        }
-        Err(e) => {
-            *head = None;
-            Err(e)
+/// Signs the head when the log has grown but not by `every` events, so that a
+/// quiet log's last events are not left unsigned for long.
+async fn checkpoint_loop(store: Store, sealer: Sealer, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.checkpoint_head(&sealer).await {
+            tracing::warn!(error = %e, "audit checkpoint failed; will retry");
         }
     }
 }

@@ -30,6 +30,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub sms: SmsSettings,
+    pub audit: AuditSettings,
     pub registries: BTreeMap<String, RegistrySettings>,
 }
 
@@ -56,6 +57,33 @@ pub struct StoreSettings {
     /// power loss) or `normal` (WAL without fsync per commit: survives a
     /// process crash, may lose the last commits on power loss).
     pub sqlite_synchronous: String,
+    /// PostgreSQL only: connections in this replica's pool.
+    pub max_connections: u32,
+    /// How long a replica holds a claimed SMS or security check before another
+    /// replica may take it over (it died, or its call is hanging).
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditSettings {
+    /// The gateway's Ed25519 key (PKCS#8 PEM) that signs checkpoints of the
+    /// audit chain and archives. Generated on first start when absent. Every
+    /// replica must use the same key, or list the others' public keys below.
+    /// Keep it outside the database: whoever can rewrite the log must not also
+    /// be able to re-sign it.
+    pub checkpoint_key_file: PathBuf,
+    /// Public keys (SPKI PEM) whose checkpoints `audit verify` also trusts
+    /// (earlier keys, other replicas' keys).
+    pub trusted_public_keys: Vec<PathBuf>,
+    /// A checkpoint is signed at least every this many events…
+    pub checkpoint_every: i64,
+    /// …and, when the log has grown, at least this often.
+    pub checkpoint_interval_seconds: u64,
+    /// Events older than this are what `bawaba audit archive` moves to a
+    /// signed archive file (0: keep everything in the live store).
+    pub retention_days: u64,
+    /// Where `bawaba audit archive` writes archive files.
+    pub archive_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -162,6 +190,27 @@ impl Settings {
         }
         if !matches!(self.store.sqlite_synchronous.as_str(), "full" | "normal") {
             p.push("store.sqlite_synchronous", &self.store.sqlite_synchronous, "must be full or normal");
+        }
+        if self.store.max_connections == 0 {
+            p.push("store.max_connections", "0", "must be at least 1");
+        }
+        if self.store.lease_seconds < 5 {
+            p.push(
+                "store.lease_seconds",
+                &self.store.lease_seconds.to_string(),
+                "must be at least 5 (longer than one registry call with its retries)",
+            );
+        }
+        if self.audit.checkpoint_every < 1 {
+            p.push("audit.checkpoint_every", &self.audit.checkpoint_every.to_string(), "must be at least 1");
+        }
+        if self.audit.checkpoint_interval_seconds == 0 {
+            p.push("audit.checkpoint_interval_seconds", "0", "must be at least 1");
+        }
+        for path in &self.audit.trusted_public_keys {
+            if !path.exists() {
+                p.push("audit.trusted_public_keys", &path.display().to_string(), "file does not exist");
+            }
         }
         if self.store.max_batch == 0 {
             p.push("store.max_batch", "0", "must be at least 1");

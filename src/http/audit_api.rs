@@ -1,11 +1,15 @@
-//! `GET /v1/audit/events` and `GET /v1/audit/integrity` (scope `audit:read`).
+//! `GET /v1/audit/events`, `/v1/audit/export`, `/v1/audit/volume` and
+//! `/v1/audit/integrity` (scope `audit:read`).
 
 use super::state::AppState;
+use crate::audit::export::{self, Format};
 use crate::audit::{Action, AuditEvent, AuditFilter, VerifyReport, format_rfc3339, verify_chain};
 use crate::error::{ApiError, FieldError};
+use crate::store::Page;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -42,8 +46,19 @@ fn parse_time(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<
     }
 }
 
+/// Which parameters besides the filters a query may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allow {
+    /// `limit` and `cursor` (`/v1/audit/events`).
+    Paging,
+    /// `format` (`/v1/audit/export`).
+    Format,
+    /// Nothing else (`/v1/audit/volume`).
+    FiltersOnly,
+}
+
 /// Parses the query string: only known parameters, each once, each well formed.
-pub fn parse_query(query: &str, allow_format: bool) -> Result<(EventsQuery, Option<String>), ApiError> {
+pub fn parse_query(query: &str, allow: Allow) -> Result<(EventsQuery, Option<Format>), ApiError> {
     let mut errors = Vec::new();
     let mut filter = AuditFilter::default();
     let mut limit = 100u32;
@@ -72,14 +87,17 @@ pub fn parse_query(query: &str, allow_format: bool) -> Result<(EventsQuery, Opti
             "outcome" => filter.outcome = Some(v),
             "from" => filter.from = parse_time("from", &v, &mut errors),
             "to" => filter.to = parse_time("to", &v, &mut errors),
+            "limit" | "cursor" if allow != Allow::Paging => {
+                errors.push(FieldError::new(&k, "not a parameter of this endpoint"))
+            }
             "limit" => match v.parse::<u32>() {
                 Ok(n) if (1..=1000).contains(&n) => limit = n,
                 _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 1000")),
             },
             "cursor" => cursor = Some(v),
-            "format" if allow_format => match v.as_str() {
-                "csv" | "ndjson" => format = Some(v),
-                _ => errors.push(FieldError::new("format", "must be csv or ndjson")),
+            "format" if allow == Allow::Format => match Format::parse(&v) {
+                Some(f) => format = Some(f),
+                None => errors.push(FieldError::new("format", "must be csv or ndjson")),
             },
             _ => errors.push(FieldError::new(&k, format!("unknown parameter; known: {}", FILTERS.join(", ")))),
         }
@@ -131,8 +149,8 @@ pub struct EventsPage {
     security(("bearer" = ["audit:read"]))
 )]
 pub async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let (q, _) = parse_query(req.query_string(), false)?;
-    let events = state.audit.store().query_events(&q.filter, q.before, q.limit).await?;
+    let (q, _) = parse_query(req.query_string(), Allow::Paging)?;
+    let events = state.audit.store().query_events(&q.filter, Page::NewestFirst { before: q.before }, q.limit).await?;
     let next_cursor = match events.last() {
         Some(last) if events.len() == q.limit as usize => {
             let c = Cursor { s: last.seq, q: fingerprint(&q.filter) };
@@ -149,8 +167,77 @@ pub async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
     security(("bearer" = ["audit:read"]))
 )]
 pub async fn integrity(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let report = verify_chain(state.audit.store()).await?;
+    let report = verify_chain(state.audit.store(), &state.audit_keys).await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/export", tag = "audit",
+    params(
+        ("format" = String, Query, description = "csv or ndjson"),
+        ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
+        ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
+        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")
+    ),
+    responses(
+        (status = 200, description = "the matching events in chain order (oldest first), streamed; CSV with a header row", content_type = "text/csv"),
+        (status = 400, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody)
+    ),
+    security(("bearer" = ["audit:read"]))
+)]
+pub async fn export(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (q, format) = parse_query(req.query_string(), Allow::Format)?;
+    let format = format.ok_or_else(|| ApiError::InvalidRequest {
+        detail: None,
+        errors: vec![FieldError::new("format", "required: csv or ndjson")],
+    })?;
+    // The first page is read before the answer starts (a store that cannot
+    // answer gets a 503); a failure later aborts the response, so a cut
+    // export never looks complete (the chunked body has no final chunk).
+    let first = export::first_page(state.audit.store(), &q.filter).await?;
+    let body = export::stream(state.audit.store().clone(), q.filter, format, first).map(|chunk| {
+        chunk.map_err(|e| {
+            tracing::error!(error = %e, "audit export aborted");
+            actix_web::error::ErrorServiceUnavailable("store unavailable")
+        })
+    });
+    let name =
+        format!("bawaba-audit-{}.{}", &format_rfc3339(time::OffsetDateTime::now_utc())[..10], format.extension());
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .insert_header(("Cache-Control", "no-store"))
+        .streaming(body))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DayVolume {
+    /// UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub count: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VolumeReport {
+    pub days: Vec<DayVolume>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/audit/volume", tag = "audit",
+    description = "Events per UTC day for the filters of /v1/audit/events (the auditor page's chart).",
+    params(
+        ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
+        ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
+        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")
+    ),
+    responses((status = 200, body = VolumeReport), (status = 400, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody)),
+    security(("bearer" = ["audit:read"]))
+)]
+pub async fn volume(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (q, _) = parse_query(req.query_string(), Allow::FiltersOnly)?;
+    let days = state.audit.store().daily_volume(&q.filter).await?;
+    Ok(HttpResponse::Ok()
+        .json(VolumeReport { days: days.into_iter().map(|(day, count)| DayVolume { day, count }).collect() }))
 }
 
 #[cfg(test)]
@@ -159,14 +246,14 @@ mod tests {
 
     #[test]
     fn a_limit_outside_1_to_1000_is_refused() {
-        assert!(parse_query("limit=0", false).is_err());
-        assert!(parse_query("limit=1001", false).is_err());
-        assert_eq!(parse_query("limit=1000", false).unwrap().0.limit, 1000);
+        assert!(parse_query("limit=0", Allow::Paging).is_err());
+        assert!(parse_query("limit=1001", Allow::Paging).is_err());
+        assert_eq!(parse_query("limit=1000", Allow::Paging).unwrap().0.limit, 1000);
     }
 
     #[test]
     fn an_unknown_parameter_is_refused() {
-        let e = parse_query("subjekt=1", false).unwrap_err();
+        let e = parse_query("subjekt=1", Allow::Paging).unwrap_err();
         assert_eq!(e.field_errors()[0].field, "subjekt");
     }
 
@@ -174,14 +261,14 @@ mod tests {
     fn a_cursor_of_another_query_is_refused() {
         let c = Cursor { s: 10, q: fingerprint(&AuditFilter { subject: Some("1".into()), ..Default::default() }) };
         let encoded = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
-        assert!(parse_query(&format!("subject=1&cursor={encoded}"), false).is_ok());
-        let e = parse_query(&format!("subject=2&cursor={encoded}"), false).unwrap_err();
+        assert!(parse_query(&format!("subject=1&cursor={encoded}"), Allow::Paging).is_ok());
+        let e = parse_query(&format!("subject=2&cursor={encoded}"), Allow::Paging).unwrap_err();
         assert_eq!(e.field_errors()[0].reason, "belongs to another query");
     }
 
     #[test]
     fn times_are_normalised_to_utc() {
-        let (q, _) = parse_query("from=2026-11-22T12:00:00%2B02:00", false).unwrap();
+        let (q, _) = parse_query("from=2026-11-22T12:00:00%2B02:00", Allow::Paging).unwrap();
         assert_eq!(q.filter.from.as_deref(), Some("2026-11-22T10:00:00.000000Z"));
     }
 }

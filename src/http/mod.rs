@@ -1,6 +1,7 @@
 //! The HTTP API: the route table and the helpers handlers share.
 
 pub mod audit_api;
+mod auditor_page;
 pub mod context;
 mod context_dto;
 pub mod gate;
@@ -29,6 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
         .route("/openapi.json", web::get().to(ops::openapi))
+        .route("/audit", web::get().to(auditor_page::page))
+        .configure(auditor_page::configure)
         .service(
             web::scope("/v1")
                 .service(
@@ -70,6 +73,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/audit/events")
                         .wrap_fn(gate(Action::AuditQuery))
                         .route(web::get().to(audit_api::events)),
+                )
+                .service(
+                    web::resource("/audit/export")
+                        .wrap_fn(gate(Action::AuditExport))
+                        .route(web::get().to(audit_api::export)),
+                )
+                .service(
+                    web::resource("/audit/volume")
+                        .wrap_fn(gate(Action::AuditQuery))
+                        .route(web::get().to(audit_api::volume)),
                 )
                 .service(
                     web::resource("/audit/integrity")

@@ -20,7 +20,7 @@ impl Modify for BearerScheme {
         super::verify_national_id::verify, super::verify_commercial_register::verify, super::verify_real_estate::verify,
         super::security_checks::submit, super::security_checks::read,
         super::sms::send, super::sms::read, super::sms::delivery_report, super::sms::inbound,
-        super::audit_api::events, super::audit_api::integrity,
+        super::audit_api::events, super::audit_api::integrity, super::audit_api::export, super::audit_api::volume,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
     modifiers(&BearerScheme)

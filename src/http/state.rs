@@ -49,6 +49,8 @@ pub struct AppState {
     pub tokens: TokenService,
     pub rate: RateLimits,
     pub audit: AuditLog,
+    /// Public keys whose checkpoint signatures `/v1/audit/integrity` accepts.
+    pub audit_keys: crate::audit::TrustedKeys,
     pub metrics: Arc<Metrics>,
     pub registries: Registries,
 }

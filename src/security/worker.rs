@@ -21,6 +21,8 @@ pub struct WorkerSettings {
     /// A check still undecided (or unsubmittable) this long after submission fails.
     pub give_up_after: Duration,
     pub callback_max_attempts: i64,
+    /// How long a claimed check is this replica's (see `store.lease_seconds`).
+    pub lease: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -31,6 +33,7 @@ impl Default for WorkerSettings {
             max_poll: Duration::from_secs(10),
             give_up_after: Duration::from_secs(3600),
             callback_max_attempts: 10,
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -65,7 +68,10 @@ impl SecurityWorker {
 
     async fn round(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
         let now = format_rfc3339(OffsetDateTime::now_utc());
-        let due = self.store.due_security_checks(&now, 64).await?;
+        // Claimed with a lease, so that with several replicas each check is
+        // driven by one of them at a time.
+        let lease_until = at(self.settings.lease);
+        let due = self.store.claim_due_security_checks(&now, &lease_until, 64).await?;
         let work = due.into_iter().map(|row| {
             let me = self.clone();
             async move { me.advance(row).await }
@@ -73,7 +79,7 @@ impl SecurityWorker {
         for r in futures::future::join_all(work).await {
             r?;
         }
-        let callbacks = self.store.due_callbacks(&now, 64).await?;
+        let callbacks = self.store.claim_due_callbacks(&now, &lease_until, 64).await?;
         let work = callbacks.into_iter().map(|row| {
             let me = self.clone();
             async move { me.deliver(row).await }

@@ -22,6 +22,8 @@ pub struct DispatchSettings {
     pub tick: Duration,
     /// A message still not accepted by the SMSC this long after it was queued fails.
     pub give_up_after: Duration,
+    /// How long claimed messages are this replica's (see `store.lease_seconds`).
+    pub lease: Duration,
 }
 
 pub struct Dispatcher {
@@ -59,7 +61,11 @@ impl Dispatcher {
     ) -> Result<usize, crate::store::StoreError> {
         let now = format_rfc3339(OffsetDateTime::now_utc());
         self.metrics.sms_outbox.set(self.store.sms_queued().await?);
-        let due = self.store.due_sms(&now, 256).await?;
+        // Claim only what this replica can send well within the lease at its
+        // rate, so that another replica never takes over a message still queued here.
+        let lease_until = format_rfc3339(OffsetDateTime::now_utc() + self.settings.lease);
+        let fits = (self.settings.messages_per_second as u64 * self.settings.lease.as_secs() / 2).clamp(1, 256);
+        let due = self.store.claim_due_sms(&now, &lease_until, fits as u32).await?;
         let n = due.len();
         let results: Vec<Result<Option<SmsSent>, _>> = futures::stream::iter(due)
             .map(|m| {

@@ -1,13 +1,15 @@
-//! The store: one interface over SQLite (the embedded default) and PostgreSQL.
-//!
-//! It holds the audit log and the gateway's signing keys. Registry data is
-//! never stored here: it lives only in the in-memory cache.
+//! The store: one interface over SQLite (the embedded default) and PostgreSQL
+//! (several replicas). It holds the audit log with its checkpoints, the SMS
+//! outbox, security checks, opt-outs, idempotency keys and the token signing
+//! keys. Registry data is never stored here: it lives only in the in-memory cache.
 
 pub mod group;
+mod postgres;
+mod queries;
 mod schema;
 mod sqlite;
 
-use crate::audit::{AuditEvent, AuditFilter};
+use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,84 +30,157 @@ pub struct StoredKey {
     pub created_at: String,
 }
 
-/// The chain head: the last sequence number and its hash.
+/// The chain head: the last sequence number, its hash, and the last signed checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainHead {
     pub seq: i64,
     pub hash: String,
+    pub checkpoint_seq: i64,
+}
+
+/// Which way a query of the audit log pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Newest first, below `before` (the API's order).
+    NewestFirst { before: Option<i64> },
+    /// Chain order, above `after` (exports).
+    OldestFirst { after: i64 },
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long an operation may wait for a lock (SQLite) or a connection (PostgreSQL).
+    pub busy_timeout: Duration,
+    /// SQLite: `synchronous = FULL` (else `NORMAL`).
+    pub fsync_each_commit: bool,
+    /// PostgreSQL: pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { busy_timeout: Duration::from_secs(1), fsync_each_commit: true, max_connections: 16 }
+    }
+}
+
+impl From<&crate::config::StoreSettings> for StoreOptions {
+    fn from(s: &crate::config::StoreSettings) -> Self {
+        StoreOptions {
+            busy_timeout: Duration::from_millis(s.busy_timeout_ms),
+            fsync_each_commit: s.sqlite_synchronous == "full",
+            max_connections: s.max_connections,
+        }
+    }
 }
 
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
 }
 
 impl Store {
     /// Opens the store named by `url` and creates or migrates its schema.
-    pub async fn open(url: &str, busy_timeout: Duration) -> Result<Store, StoreError> {
-        Self::open_with(url, busy_timeout, true).await
-    }
-
-    /// `fsync_each_commit`: SQLite `synchronous = FULL` (else `NORMAL`).
-    pub async fn open_with(url: &str, busy_timeout: Duration, fsync_each_commit: bool) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            Ok(Store::Sqlite(sqlite::SqliteStore::open(path, busy_timeout, fsync_each_commit).await?))
+            Ok(Store::Sqlite(sqlite::SqliteStore::open(path, options.busy_timeout, options.fsync_each_commit).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::PgStore::open(url, options.busy_timeout, options.max_connections).await?))
         } else {
             Err(StoreError::Url(url.split("://").next().unwrap_or_default().to_owned()))
         }
     }
 
-    /// The last event of the chain, if any.
-    pub async fn chain_head(&self) -> Result<Option<ChainHead>, StoreError> {
+    pub fn backend(&self) -> &'static str {
         match self {
-            Store::Sqlite(s) => s.chain_head().await,
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
         }
     }
 
-    /// Appends sealed events in one transaction; durable when this returns Ok.
-    pub async fn append_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.append_events(events).await,
-        }
+    /// The chain head as recorded beside the events (None before migration 4).
+    pub async fn recorded_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        dispatch!(self, s => s.recorded_head().await)
     }
 
-    /// Events matching `filter`, newest first, with `seq < before` when given.
+    /// Seals and appends events in one transaction that holds the chain head
+    /// (so replicas extend one chain); durable when this returns Ok.
+    pub async fn append_events(&self, events: &[NewEvent], sealer: &Sealer) -> Result<Vec<AuditEvent>, StoreError> {
+        dispatch!(self, s => s.append_events(events, sealer).await)
+    }
+
+    /// Signs a checkpoint of the head if events came after the last one.
+    pub async fn checkpoint_head(&self, sealer: &Sealer) -> Result<Option<Checkpoint>, StoreError> {
+        dispatch!(self, s => s.checkpoint_head(sealer).await)
+    }
+
+    /// Every checkpoint, in sequence order.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        dispatch!(self, s => s.checkpoints().await)
+    }
+
+    /// Events matching `filter`, one page in the given direction.
     pub async fn query_events(
         &self,
         filter: &AuditFilter,
-        before: Option<i64>,
+        page: Page,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.query_events(filter, before, limit).await,
-        }
+        dispatch!(self, s => s.query_events(filter, page, limit).await)
+    }
+
+    pub async fn count_events(&self, filter: &AuditFilter) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_events(filter).await)
+    }
+
+    /// Events matching `filter` per UTC day, days ascending.
+    pub async fn daily_volume(&self, filter: &AuditFilter) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, s => s.daily_volume(filter).await)
     }
 
     /// Events in chain order with `seq > after`, at most `limit` of them.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.events_after(after, limit).await,
-        }
+        dispatch!(self, s => s.events_after(after, limit).await)
     }
 
-    /// Whether a write could be made now (takes and releases the write lock).
+    /// The newest checkpoint signed before `cutoff`.
+    pub async fn checkpoint_before(&self, cutoff: &str) -> Result<Option<Checkpoint>, StoreError> {
+        dispatch!(self, s => s.checkpoint_before(cutoff).await)
+    }
+
+    /// Removes events up to `through_seq` (already written to an archive).
+    pub async fn remove_archived(
+        &self,
+        through_seq: i64,
+        file: &str,
+        sha256: &str,
+        at: &str,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.remove_archived(through_seq, file, sha256, at).await)
+    }
+
+    /// Whether a write could be made now.
     pub async fn probe(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.probe().await,
-        }
+        dispatch!(self, s => s.probe().await)
     }
 
     pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.signing_keys().await,
-        }
+        dispatch!(self, s => s.signing_keys().await)
     }
 
     /// Inserts a key unless one with that kid exists.
     pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_signing_key(key).await,
-        }
+        dispatch!(self, s => s.insert_signing_key(key).await)
     }
 }
 
@@ -132,36 +207,37 @@ pub struct SecurityCheckRow {
 
 impl Store {
     pub async fn insert_security_check(&self, row: &SecurityCheckRow) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_security_check(row).await,
-        }
+        dispatch!(self, s => s.insert_security_check(row).await)
     }
 
     pub async fn security_check(&self, id: &str) -> Result<Option<SecurityCheckRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.security_check(id).await,
-        }
+        dispatch!(self, s => s.security_check(id).await)
     }
 
-    /// Pending checks whose next poll is due at `now`, oldest first.
-    pub async fn due_security_checks(&self, now: &str, limit: u32) -> Result<Vec<SecurityCheckRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.due_security_checks(now, limit).await,
-        }
+    /// Claims pending checks due at `now` until `lease_until`, oldest first:
+    /// no other replica sees them due until the lease ends.
+    pub async fn claim_due_security_checks(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: u32,
+    ) -> Result<Vec<SecurityCheckRow>, StoreError> {
+        dispatch!(self, s => s.claim_due_security_checks(now, lease_until, limit).await)
     }
 
-    /// Decided checks whose callback is due at `now`.
-    pub async fn due_callbacks(&self, now: &str, limit: u32) -> Result<Vec<SecurityCheckRow>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.due_callbacks(now, limit).await,
-        }
+    /// Claims decided checks whose callback is due at `now`, as above.
+    pub async fn claim_due_callbacks(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: u32,
+    ) -> Result<Vec<SecurityCheckRow>, StoreError> {
+        dispatch!(self, s => s.claim_due_callbacks(now, lease_until, limit).await)
     }
 
     /// Writes back the worker's progress on one check (all mutable columns).
     pub async fn update_security_check(&self, row: &SecurityCheckRow) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.update_security_check(row).await,
-        }
+        dispatch!(self, s => s.update_security_check(row).await)
     }
 }
 
@@ -234,14 +310,6 @@ pub struct IdempotencyKey {
     pub body_hash: String,
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            Store::Sqlite($s) => $call,
-        }
-    };
-}
-
 impl Store {
     /// Stores new messages (each with its idempotency key) in one
     /// transaction; a message whose key was used before is not stored.
@@ -260,9 +328,14 @@ impl Store {
         dispatch!(self, s => s.sms_history(id).await)
     }
 
-    /// Queued messages due at `now`, oldest first.
-    pub async fn due_sms(&self, now: &str, limit: u32) -> Result<Vec<SmsMessageRow>, StoreError> {
-        dispatch!(self, s => s.due_sms(now, limit).await)
+    /// Claims queued messages due at `now` until `lease_until`, oldest first.
+    pub async fn claim_due_sms(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: u32,
+    ) -> Result<Vec<SmsMessageRow>, StoreError> {
+        dispatch!(self, s => s.claim_due_sms(now, lease_until, limit).await)
     }
 
     /// Records, in one transaction, that the SMSC took these messages.

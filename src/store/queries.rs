@@ -1,0 +1,717 @@
+//! The queries both backends share, written once. SQL text uses `$n`
+//! placeholders, which SQLite and PostgreSQL both understand; what differs
+//! (locking, write transactions, the history's tie-break) each backend names
+//! in a few associated constants and methods:
+//!
+//! - `FOR_UPDATE`: row lock on the chain head (PostgreSQL; SQLite's
+//!   `BEGIN IMMEDIATE` already serialises writers),
+//! - `SKIP_LOCKED`: how a claim skips rows another replica is claiming,
+//! - `HISTORY_ORDER`: insertion order of `sms_history`,
+//! - `begin_write()`: a transaction that writes.
+//!
+//! Values are always bound, never spliced; only constant column lists and
+//! these constants are formatted into SQL.
+
+pub(super) const EVENT_COLUMNS: &str = "seq, id, at, client_id, center_id, operator_id, action, subject, purpose, \
+     case_ref, outcome, http_status, cache, duration_ms, prev_hash, hash";
+
+pub(super) const CHECK_COLUMNS: &str = "id, client_id, national_id, check_type, status, ticket, submitted_at, \
+     decided_at, next_poll_at, attempts, callback_url, callback_state, callback_attempts, next_callback_at";
+
+pub(super) const SMS_COLUMNS: &str = "id, client_id, kind, to_e164, case_ref, lang, status_key, text, encoding, \
+     segments, status, attempts, created_at, sent_at, delivered_at, last_error, next_attempt_at, smsc_id";
+
+pub(super) const CHECKPOINT_COLUMNS: &str = "seq, hash, at, prev_seq, key_id, signature";
+
+macro_rules! shared_queries {
+    ($store:ty, $db:ty, $row:ty) => {
+        use super::queries::{CHECK_COLUMNS, CHECKPOINT_COLUMNS, EVENT_COLUMNS, SMS_COLUMNS};
+        use super::{
+            ChainHead, IdempotencyKey, Page, SecurityCheckRow, SmsAccept, SmsDelivery, SmsHistoryRow, SmsMessageRow,
+            SmsSent, StoreError, StoredKey,
+        };
+        use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};
+        use sqlx::{QueryBuilder, Row};
+
+        fn row_to_event(r: &$row) -> Result<AuditEvent, StoreError> {
+            let action: String = r.try_get(6)?;
+            let cache: String = r.try_get(12)?;
+            Ok(AuditEvent {
+                seq: r.try_get(0)?,
+                id: r.try_get(1)?,
+                at: r.try_get(2)?,
+                client_id: r.try_get(3)?,
+                center_id: r.try_get(4)?,
+                operator_id: r.try_get(5)?,
+                action: crate::audit::Action::parse(&action)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown action {action}").into()))?,
+                subject: r.try_get(7)?,
+                purpose: r.try_get(8)?,
+                case_ref: r.try_get(9)?,
+                outcome: r.try_get(10)?,
+                http_status: r.try_get::<i64, _>(11)? as u16,
+                cache: crate::audit::CacheUse::parse(&cache)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown cache value {cache}").into()))?,
+                duration_ms: r.try_get::<i64, _>(13)? as u64,
+                prev_hash: r.try_get(14)?,
+                hash: r.try_get(15)?,
+            })
+        }
+
+        fn row_to_checkpoint(r: &$row) -> Result<Checkpoint, StoreError> {
+            Ok(Checkpoint {
+                seq: r.try_get(0)?,
+                hash: r.try_get(1)?,
+                at: r.try_get(2)?,
+                prev_seq: r.try_get(3)?,
+                key_id: r.try_get(4)?,
+                signature: r.try_get(5)?,
+            })
+        }
+
+        fn row_to_check(r: &$row) -> Result<SecurityCheckRow, StoreError> {
+            Ok(SecurityCheckRow {
+                id: r.try_get(0)?,
+                client_id: r.try_get(1)?,
+                national_id: r.try_get(2)?,
+                check_type: r.try_get(3)?,
+                status: r.try_get(4)?,
+                ticket: r.try_get(5)?,
+                submitted_at: r.try_get(6)?,
+                decided_at: r.try_get(7)?,
+                next_poll_at: r.try_get(8)?,
+                attempts: r.try_get(9)?,
+                callback_url: r.try_get(10)?,
+                callback_state: r.try_get(11)?,
+                callback_attempts: r.try_get(12)?,
+                next_callback_at: r.try_get(13)?,
+            })
+        }
+
+        fn row_to_sms(r: &$row) -> Result<SmsMessageRow, StoreError> {
+            Ok(SmsMessageRow {
+                id: r.try_get(0)?,
+                client_id: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                to_e164: r.try_get(3)?,
+                case_ref: r.try_get(4)?,
+                lang: r.try_get(5)?,
+                status_key: r.try_get(6)?,
+                text: r.try_get(7)?,
+                encoding: r.try_get(8)?,
+                segments: r.try_get(9)?,
+                status: r.try_get(10)?,
+                attempts: r.try_get(11)?,
+                created_at: r.try_get(12)?,
+                sent_at: r.try_get(13)?,
+                delivered_at: r.try_get(14)?,
+                last_error: r.try_get(15)?,
+                next_attempt_at: r.try_get(16)?,
+                smsc_id: r.try_get(17)?,
+            })
+        }
+
+        /// Appends the filter's conditions (all bound) to a `WHERE 1=1` query.
+        fn push_filter(qb: &mut QueryBuilder<$db>, filter: &AuditFilter) {
+            for (column, value) in filter.equalities() {
+                qb.push(format!(" AND {column} = ")).push_bind(value.to_owned());
+            }
+            if let Some(from) = &filter.from {
+                qb.push(" AND at >= ").push_bind(from.clone());
+            }
+            if let Some(to) = &filter.to {
+                qb.push(" AND at < ").push_bind(to.clone());
+            }
+        }
+
+        impl $store {
+            /// The chain head as recorded beside the events.
+            pub async fn recorded_head(&self) -> Result<Option<ChainHead>, StoreError> {
+                let row = sqlx::query("SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| ChainHead { seq: r.get(0), hash: r.get(1), checkpoint_seq: r.get(2) }))
+            }
+
+            async fn lock_head(tx: &mut sqlx::Transaction<'static, $db>) -> Result<ChainHead, StoreError> {
+                let sql = format!("SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1{}", Self::FOR_UPDATE);
+                let r = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&mut **tx).await?;
+                Ok(ChainHead { seq: r.get(0), hash: r.get(1), checkpoint_seq: r.get(2) })
+            }
+
+            async fn insert_checkpoint(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                c: &Checkpoint,
+            ) -> Result<(), StoreError> {
+                let sql = format!(
+                    "INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(c.seq)
+                    .bind(&c.hash)
+                    .bind(&c.at)
+                    .bind(c.prev_seq)
+                    .bind(&c.key_id)
+                    .bind(&c.signature)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Seals `events` after the head and commits them in one
+            /// transaction that holds the head, signing a checkpoint when due;
+            /// durable when this returns Ok.
+            pub async fn append_events(
+                &self,
+                events: &[NewEvent],
+                sealer: &Sealer,
+            ) -> Result<Vec<AuditEvent>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let head = Self::lock_head(&mut tx).await?;
+                let sealed = crate::audit::seal(&head, events);
+                let Some(last) = sealed.last() else { return Ok(sealed) };
+                // Multi-row inserts keep a batch to a few statements (16
+                // parameters a row, well under both backends' limits).
+                for chunk in sealed.chunks(1000) {
+                    let mut qb: QueryBuilder<$db> =
+                        QueryBuilder::new(format!("INSERT INTO audit_events ({EVENT_COLUMNS}) "));
+                    qb.push_values(chunk, |mut b, e| {
+                        b.push_bind(e.seq)
+                            .push_bind(e.id.clone())
+                            .push_bind(e.at.clone())
+                            .push_bind(e.client_id.clone())
+                            .push_bind(e.center_id.clone())
+                            .push_bind(e.operator_id.clone())
+                            .push_bind(e.action.as_str())
+                            .push_bind(e.subject.clone())
+                            .push_bind(e.purpose.clone())
+                            .push_bind(e.case_ref.clone())
+                            .push_bind(e.outcome.clone())
+                            .push_bind(e.http_status as i64)
+                            .push_bind(e.cache.as_str())
+                            .push_bind(e.duration_ms as i64)
+                            .push_bind(e.prev_hash.clone())
+                            .push_bind(e.hash.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let mut checkpoint_seq = head.checkpoint_seq;
+                if last.seq - head.checkpoint_seq >= sealer.every {
+                    let c = sealer.key.checkpoint(
+                        last.seq,
+                        &last.hash,
+                        &crate::audit::now_rfc3339(),
+                        head.checkpoint_seq,
+                    );
+                    Self::insert_checkpoint(&mut tx, &c).await?;
+                    checkpoint_seq = last.seq;
+                }
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, checkpoint_seq = $3 WHERE id = 1")
+                    .bind(last.seq)
+                    .bind(&last.hash)
+                    .bind(checkpoint_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(sealed)
+            }
+
+            /// Signs the head if events came after the last checkpoint.
+            pub async fn checkpoint_head(&self, sealer: &Sealer) -> Result<Option<Checkpoint>, StoreError> {
+                // Cheap check first, so an idle log takes no write lock.
+                match self.recorded_head().await? {
+                    Some(h) if h.seq > h.checkpoint_seq => {}
+                    _ => return Ok(None),
+                }
+                let mut tx = self.begin_write().await?;
+                let head = Self::lock_head(&mut tx).await?;
+                if head.seq <= head.checkpoint_seq {
+                    return Ok(None);
+                }
+                let c = sealer.key.checkpoint(head.seq, &head.hash, &crate::audit::now_rfc3339(), head.checkpoint_seq);
+                Self::insert_checkpoint(&mut tx, &c).await?;
+                sqlx::query("UPDATE audit_head SET checkpoint_seq = $1 WHERE id = 1")
+                    .bind(head.seq)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(c))
+            }
+
+            pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+                let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+                rows.iter().map(row_to_checkpoint).collect()
+            }
+
+            pub async fn query_events(
+                &self,
+                filter: &AuditFilter,
+                page: Page,
+                limit: u32,
+            ) -> Result<Vec<AuditEvent>, StoreError> {
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE 1=1"));
+                push_filter(&mut qb, filter);
+                match page {
+                    Page::NewestFirst { before } => {
+                        if let Some(before) = before {
+                            qb.push(" AND seq < ").push_bind(before);
+                        }
+                        qb.push(" ORDER BY seq DESC LIMIT ");
+                    }
+                    Page::OldestFirst { after } => {
+                        qb.push(" AND seq > ").push_bind(after);
+                        qb.push(" ORDER BY seq LIMIT ");
+                    }
+                }
+                qb.push_bind(limit as i64);
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                rows.iter().map(row_to_event).collect()
+            }
+
+            pub async fn count_events(&self, filter: &AuditFilter) -> Result<i64, StoreError> {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new("SELECT COUNT(*) FROM audit_events WHERE 1=1");
+                push_filter(&mut qb, filter);
+                Ok(qb.build().fetch_one(&self.pool).await?.try_get(0)?)
+            }
+
+            pub async fn daily_volume(&self, filter: &AuditFilter) -> Result<Vec<(String, i64)>, StoreError> {
+                let mut qb: QueryBuilder<$db> =
+                    QueryBuilder::new("SELECT substr(at, 1, 10) AS day, COUNT(*) FROM audit_events WHERE 1=1");
+                push_filter(&mut qb, filter);
+                qb.push(" GROUP BY day ORDER BY day");
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+            }
+
+            pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2");
+                let rows =
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit as i64).fetch_all(&self.pool).await?;
+                rows.iter().map(row_to_event).collect()
+            }
+
+            /// The newest checkpoint signed before `cutoff` (an archive ends there).
+            pub async fn checkpoint_before(&self, cutoff: &str) -> Result<Option<Checkpoint>, StoreError> {
+                let sql = format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE at < $1 ORDER BY seq DESC LIMIT 1"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cutoff).fetch_optional(&self.pool).await?;
+                row.as_ref().map(row_to_checkpoint).transpose()
+            }
+
+            /// Removes the events up to `through_seq`, recording the archive
+            /// that holds them, in one transaction.
+            pub async fn remove_archived(
+                &self,
+                through_seq: i64,
+                file: &str,
+                sha256: &str,
+                at: &str,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+                    .bind(through_seq)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query("INSERT INTO audit_archives (through_seq, file, sha256, at) VALUES ($1, $2, $3, $4)")
+                    .bind(through_seq)
+                    .bind(file)
+                    .bind(sha256)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+                let rows =
+                    sqlx::query("SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at, kid")
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| StoredKey { kid: r.get(0), private_pem: r.get(1), created_at: r.get(2) })
+                    .collect())
+            }
+
+            pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, private_pem, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (kid) DO NOTHING",
+                )
+                .bind(&key.kid)
+                .bind(&key.private_pem)
+                .bind(&key.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn insert_security_check(&self, c: &SecurityCheckRow) -> Result<(), StoreError> {
+                let sql = format!(
+                    "INSERT INTO security_checks ({CHECK_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&c.id)
+                    .bind(&c.client_id)
+                    .bind(&c.national_id)
+                    .bind(&c.check_type)
+                    .bind(&c.status)
+                    .bind(&c.ticket)
+                    .bind(&c.submitted_at)
+                    .bind(&c.decided_at)
+                    .bind(&c.next_poll_at)
+                    .bind(c.attempts)
+                    .bind(&c.callback_url)
+                    .bind(&c.callback_state)
+                    .bind(c.callback_attempts)
+                    .bind(&c.next_callback_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn security_check(&self, id: &str) -> Result<Option<SecurityCheckRow>, StoreError> {
+                let sql = format!("SELECT {CHECK_COLUMNS} FROM security_checks WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(row_to_check).transpose()
+            }
+
+            /// Claims pending checks due at `now` until `lease_until`: their
+            /// next poll moves to the lease's end, so no other replica sees
+            /// them due meanwhile, and they come back by themselves if this
+            /// replica dies.
+            pub async fn claim_due_security_checks(
+                &self,
+                now: &str,
+                lease_until: &str,
+                limit: u32,
+            ) -> Result<Vec<SecurityCheckRow>, StoreError> {
+                let sql = format!(
+                    "UPDATE security_checks SET next_poll_at = $1 WHERE id IN (SELECT id FROM security_checks \
+                     WHERE status = 'pending' AND next_poll_at <= $2 ORDER BY next_poll_at LIMIT $3{}) \
+                     RETURNING {CHECK_COLUMNS}",
+                    Self::SKIP_LOCKED
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut checks = rows.iter().map(row_to_check).collect::<Result<Vec<_>, _>>()?;
+                checks.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at));
+                Ok(checks)
+            }
+
+            /// Claims decided checks whose callback is due, as above.
+            pub async fn claim_due_callbacks(
+                &self,
+                now: &str,
+                lease_until: &str,
+                limit: u32,
+            ) -> Result<Vec<SecurityCheckRow>, StoreError> {
+                let sql = format!(
+                    "UPDATE security_checks SET next_callback_at = $1 WHERE id IN (SELECT id FROM security_checks \
+                     WHERE callback_state = 'pending' AND next_callback_at <= $2 ORDER BY next_callback_at \
+                     LIMIT $3{}) RETURNING {CHECK_COLUMNS}",
+                    Self::SKIP_LOCKED
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut checks = rows.iter().map(row_to_check).collect::<Result<Vec<_>, _>>()?;
+                checks.sort_by(|a, b| a.decided_at.cmp(&b.decided_at));
+                Ok(checks)
+            }
+
+            pub async fn update_security_check(&self, c: &SecurityCheckRow) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE security_checks SET status = $1, ticket = $2, decided_at = $3, next_poll_at = $4, \
+                     attempts = $5, callback_state = $6, callback_attempts = $7, next_callback_at = $8 WHERE id = $9",
+                )
+                .bind(&c.status)
+                .bind(&c.ticket)
+                .bind(&c.decided_at)
+                .bind(&c.next_poll_at)
+                .bind(c.attempts)
+                .bind(&c.callback_state)
+                .bind(c.callback_attempts)
+                .bind(&c.next_callback_at)
+                .bind(&c.id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn add_history(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                id: &str,
+                status: &str,
+                at: &str,
+                detail: Option<&str>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(status)
+                    .bind(at)
+                    .bind(detail)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Accepts a batch of messages in one transaction (group commit):
+            /// each is inserted with its idempotency key, unless the key was used before.
+            pub async fn accept_sms_batch(
+                &self,
+                items: &[(Option<IdempotencyKey>, SmsMessageRow)],
+            ) -> Result<Vec<SmsAccept>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut outcomes = Vec::with_capacity(items.len());
+                for (key, m) in items {
+                    if let Some(k) = key {
+                        let inserted = sqlx::query(
+                            "INSERT INTO sms_idempotency (client_id, key, body_hash, message_id, created_at) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, key) DO NOTHING",
+                        )
+                        .bind(&k.client_id)
+                        .bind(&k.key)
+                        .bind(&k.body_hash)
+                        .bind(&m.id)
+                        .bind(&m.created_at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if inserted == 0 {
+                            let row = sqlx::query(
+                                "SELECT message_id, body_hash FROM sms_idempotency WHERE client_id = $1 AND key = $2",
+                            )
+                            .bind(&k.client_id)
+                            .bind(&k.key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            outcomes.push(SmsAccept::Existing { message_id: row.get(0), body_hash: row.get(1) });
+                            continue;
+                        }
+                    }
+                    let sql = format!(
+                        "INSERT INTO sms_messages ({SMS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                         $11, $12, $13, $14, $15, $16, $17, $18)"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&m.id)
+                        .bind(&m.client_id)
+                        .bind(&m.kind)
+                        .bind(&m.to_e164)
+                        .bind(&m.case_ref)
+                        .bind(&m.lang)
+                        .bind(&m.status_key)
+                        .bind(&m.text)
+                        .bind(&m.encoding)
+                        .bind(m.segments)
+                        .bind(&m.status)
+                        .bind(m.attempts)
+                        .bind(&m.created_at)
+                        .bind(&m.sent_at)
+                        .bind(&m.delivered_at)
+                        .bind(&m.last_error)
+                        .bind(&m.next_attempt_at)
+                        .bind(&m.smsc_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    Self::add_history(&mut tx, &m.id, "queued", &m.created_at, None).await?;
+                    outcomes.push(SmsAccept::Inserted);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            pub async fn sms_message(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {
+                let sql = format!("SELECT {SMS_COLUMNS} FROM sms_messages WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(row_to_sms).transpose()
+            }
+
+            pub async fn sms_history(&self, id: &str) -> Result<Vec<SmsHistoryRow>, StoreError> {
+                let sql = format!(
+                    "SELECT status, at, detail FROM sms_history WHERE message_id = $1 ORDER BY {}",
+                    Self::HISTORY_ORDER
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(|r| SmsHistoryRow { status: r.get(0), at: r.get(1), detail: r.get(2) }).collect())
+            }
+
+            /// Claims queued messages due at `now` until `lease_until` (see
+            /// [`Self::claim_due_security_checks`]); oldest first.
+            pub async fn claim_due_sms(
+                &self,
+                now: &str,
+                lease_until: &str,
+                limit: u32,
+            ) -> Result<Vec<SmsMessageRow>, StoreError> {
+                let sql = format!(
+                    "UPDATE sms_messages SET next_attempt_at = $1 WHERE id IN (SELECT id FROM sms_messages \
+                     WHERE status = 'queued' AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at \
+                     LIMIT $3{}) RETURNING {SMS_COLUMNS}",
+                    Self::SKIP_LOCKED
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut due = rows.iter().map(row_to_sms).collect::<Result<Vec<_>, _>>()?;
+                due.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+                Ok(due)
+            }
+
+            pub async fn sms_record_sent(&self, sent: &[SmsSent]) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                for s in sent {
+                    let done = sqlx::query(
+                        "UPDATE sms_messages SET status = 'sent', smsc_id = $1, sent_at = $2, attempts = $3, \
+                         last_error = NULL WHERE id = $4 AND status = 'queued'",
+                    )
+                    .bind(&s.smsc_id)
+                    .bind(&s.at)
+                    .bind(s.attempts)
+                    .bind(&s.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if done {
+                        Self::add_history(&mut tx, &s.id, "sent", &s.at, None).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn sms_mark_retry(
+                &self,
+                id: &str,
+                attempts: i64,
+                next_at: Option<&str>,
+                error: &str,
+                at: &str,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                match next_at {
+                    Some(next) => {
+                        sqlx::query(
+                            "UPDATE sms_messages SET attempts = $1, next_attempt_at = $2, last_error = $3 \
+                             WHERE id = $4 AND status = 'queued'",
+                        )
+                        .bind(attempts)
+                        .bind(next)
+                        .bind(error)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        let n = sqlx::query(
+                            "UPDATE sms_messages SET attempts = $1, status = 'failed', last_error = $2 \
+                             WHERE id = $3 AND status = 'queued'",
+                        )
+                        .bind(attempts)
+                        .bind(error)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if n == 1 {
+                            Self::add_history(&mut tx, id, "failed", at, Some(error)).await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<bool>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut found = Vec::with_capacity(reports.len());
+                for r in reports {
+                    let status = if r.delivered { "delivered" } else { "undelivered" };
+                    // A report can overtake our own record of the send (a crash
+                    // between the SMSC's answer and our commit): it moves a
+                    // queued message too.
+                    let delivered_at = r.delivered.then_some(r.at.as_str());
+                    let n = sqlx::query(
+                        "UPDATE sms_messages SET status = $1, delivered_at = COALESCE($2, delivered_at), \
+                         last_error = COALESCE($3, last_error), sent_at = COALESCE(sent_at, $4) WHERE id = $5",
+                    )
+                    .bind(status)
+                    .bind(delivered_at)
+                    .bind(&r.error)
+                    .bind(&r.at)
+                    .bind(&r.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 1 {
+                        Self::add_history(&mut tx, &r.id, status, &r.at, r.error.as_deref()).await?;
+                    }
+                    found.push(n == 1);
+                }
+                tx.commit().await?;
+                Ok(found)
+            }
+
+            pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {
+                if out {
+                    sqlx::query("INSERT INTO sms_opt_outs (phone, at) VALUES ($1, $2) ON CONFLICT (phone) DO NOTHING")
+                        .bind(phone)
+                        .bind(at)
+                        .execute(&self.pool)
+                        .await?;
+                } else {
+                    sqlx::query("DELETE FROM sms_opt_outs WHERE phone = $1").bind(phone).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            pub async fn sms_is_opted_out(&self, phone: &str) -> Result<bool, StoreError> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_opt_outs WHERE phone = $1")
+                    .bind(phone)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n > 0)
+            }
+
+            pub async fn sms_recent_notifications(
+                &self,
+                phone: &str,
+                limit: u32,
+            ) -> Result<Vec<SmsMessageRow>, StoreError> {
+                let sql = format!(
+                    "SELECT {SMS_COLUMNS} FROM sms_messages WHERE to_e164 = $1 AND kind = 'notification' \
+                     AND status IN ('sent', 'delivered') ORDER BY created_at DESC LIMIT $2"
+                );
+                let rows =
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(phone).bind(limit as i64).fetch_all(&self.pool).await?;
+                rows.iter().map(row_to_sms).collect()
+            }
+
+            pub async fn sms_queued(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sms_messages WHERE status = 'queued'")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+pub(super) use shared_queries;
