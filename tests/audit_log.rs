@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, problem, verify_body};
+use common::{Backend, TestApp, problem, verify_body};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::collections::HashSet;
@@ -59,21 +59,8 @@ fn is_lower_hex_sha256(s: &Value) -> bool {
     s.as_str().is_some_and(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
 }
 
-async fn sqlite(app: &TestApp) -> sqlx::SqliteConnection {
-    let url = format!("sqlite://{}", app.db_path().display());
-    sqlx::SqliteConnection::connect(&url).await.unwrap()
-}
-
-/// A config file for the CLI: the defaults with this gateway's store.
-fn cli_config(app: &TestApp) -> std::path::PathBuf {
-    let url = toml::Value::String(format!("sqlite://{}", app.db_path().display()));
-    let path = app.dir.path().join("cli.toml");
-    std::fs::write(&path, format!("[store]\nurl = {url}\n\n[log]\nlevel = \"warn\"\n")).unwrap();
-    path
-}
-
 async fn audit_verify_cli(app: &TestApp) -> (i32, String) {
-    let config = cli_config(app);
+    let config = app.cli_config();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_bawaba"))
         .args(["audit", "verify", "--config"])
         .arg(&config)
@@ -89,9 +76,8 @@ fn numbers_in(text: &str) -> Vec<u64> {
     text.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_and_every_token_request_makes_exactly_one_event() {
-    let app = TestApp::spawn().await;
+async fn every_call_and_every_token_request_makes_exactly_one_event(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     let r = app.post_json("/v1/national-id/verify", &center, &verify_body(FIRST, json!({}))).await;
     let verify_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
@@ -127,9 +113,8 @@ async fn every_call_and_every_token_request_makes_exactly_one_event() {
     assert_eq!(all[0]["subject"], "auditor-demo");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_event_carries_the_fields_of_the_contract() {
-    let app = TestApp::spawn().await;
+async fn every_event_carries_the_fields_of_the_contract(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     app.verify(&center, &verify_body(FIRST, json!({"gender": "female"}))).await;
     app.verify(&center, &verify_body(FIRST, json!({}))).await;
@@ -166,9 +151,8 @@ async fn every_event_carries_the_fields_of_the_contract() {
     assert_eq!(hit["operator_id"], "EMP-1001");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_integrity_check_walks_the_whole_chain() {
-    let app = TestApp::spawn().await;
+async fn the_integrity_check_walks_the_whole_chain(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     for id in [FIRST, SECOND, "123"] {
         app.verify(&center, &verify_body(id, json!({}))).await;
@@ -188,9 +172,8 @@ async fn the_integrity_check_walks_the_whole_chain() {
     assert_eq!(again["head_seq"], 7, "integrity + query since");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auditor_queries_are_audited_too() {
-    let app = TestApp::spawn().await;
+async fn auditor_queries_are_audited_too(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let auditor = app.token("auditor-demo").await;
     let r = app.get("/v1/audit/events?subject=29001011300036", &auditor).await;
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
@@ -206,9 +189,8 @@ async fn auditor_queries_are_audited_too() {
     assert_eq!(e["cache"], "none");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_filters_select_by_subject_client_operator_action_and_outcome() {
-    let app = TestApp::spawn().await;
+async fn the_filters_select_by_subject_client_operator_action_and_outcome(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     let center2 = app.token("center2-demo").await;
     app.verify(&center, &with_operator(FIRST, "EMP-1001")).await;
@@ -249,9 +231,8 @@ async fn the_filters_select_by_subject_client_operator_action_and_outcome() {
     assert!(events(&app, &auditor, "client_id=nobody").await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn from_is_inclusive_and_to_is_exclusive() {
-    let app = TestApp::spawn().await;
+async fn from_is_inclusive_and_to_is_exclusive(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     for _ in 0..4 {
         app.verify(&center, &verify_body(FIRST, json!({}))).await;
@@ -278,9 +259,8 @@ async fn from_is_inclusive_and_to_is_exclusive() {
     problem(r, 400, "invalid_request").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_limit_must_be_between_1_and_1000() {
-    let app = TestApp::spawn().await;
+async fn the_limit_must_be_between_1_and_1000(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     for _ in 0..3 {
         app.verify(&center, &verify_body(FIRST, json!({}))).await;
@@ -301,9 +281,8 @@ async fn the_limit_must_be_between_1_and_1000() {
     assert!(default["next_cursor"].is_null(), "fewer than the default 100 events");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_parameter_or_action_is_400() {
-    let app = TestApp::spawn().await;
+async fn an_unknown_parameter_or_action_is_400(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let auditor = app.token("auditor-demo").await;
     let r = app.get("/v1/audit/events?subjekt=1", &auditor).await;
     let body = problem(r, 400, "invalid_request").await;
@@ -313,9 +292,8 @@ async fn an_unknown_parameter_or_action_is_400() {
     assert_eq!(body["errors"][0]["field"], "action");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paging_through_250_events_yields_each_once_newest_first() {
-    let app = TestApp::spawn().await;
+async fn paging_through_250_events_yields_each_once_newest_first(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     let ids = app.population(5).await;
     let mut expected = HashSet::new();
@@ -364,9 +342,8 @@ async fn paging_through_250_events_yields_each_once_newest_first() {
     assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first across pages");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cursor_used_with_other_filters_or_malformed_is_400() {
-    let app = TestApp::spawn().await;
+async fn a_cursor_used_with_other_filters_or_malformed_is_400(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     for _ in 0..3 {
         app.verify(&center, &verify_body(FIRST, json!({}))).await;
@@ -397,9 +374,8 @@ async fn a_cursor_used_with_other_filters_or_malformed_is_400() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sql_metacharacters_in_filters_match_nothing_and_break_nothing() {
-    let app = TestApp::spawn().await;
+async fn sql_metacharacters_in_filters_match_nothing_and_break_nothing(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     app.verify(&center, &verify_body(FIRST, json!({}))).await;
     let auditor = app.token("auditor-demo").await;
@@ -416,9 +392,8 @@ async fn sql_metacharacters_in_filters_match_nothing_and_break_nothing() {
     assert!(!events(&app, &auditor, "action=national_id.verify").await.is_empty(), "the table is still there");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_audit_verify_command_finds_the_chain_intact_then_names_a_tampered_event() {
-    let app = TestApp::spawn().await;
+async fn the_audit_verify_command_finds_the_chain_intact_then_names_a_tampered_event(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     for id in [FIRST, SECOND, FIRST, "123"] {
         app.verify(&center, &verify_body(id, json!({}))).await;
@@ -428,14 +403,8 @@ async fn the_audit_verify_command_finds_the_chain_intact_then_names_a_tampered_e
     assert!(out.contains("intact"), "{out}");
     assert!(numbers_in(&out).contains(&5), "it says how far it checked: {out}");
 
-    let mut conn = sqlite(&app).await;
-    let changed = sqlx::query("UPDATE audit_events SET outcome = 'mismatch' WHERE seq = 3")
-        .execute(&mut conn)
-        .await
-        .unwrap()
-        .rows_affected();
+    let changed = app.exec_sql("UPDATE audit_events SET outcome = 'mismatch' WHERE seq = 3").await;
     assert_eq!(changed, 1);
-    conn.close().await.unwrap();
 
     let (code, out) = audit_verify_cli(&app).await;
     assert_eq!(code, 1, "{out}");
@@ -449,16 +418,13 @@ async fn the_audit_verify_command_finds_the_chain_intact_then_names_a_tampered_e
     assert_eq!(report["checked"], 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deleted_event_breaks_the_chain_at_its_sequence_number() {
-    let app = TestApp::spawn().await;
+async fn a_deleted_event_breaks_the_chain_at_its_sequence_number(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let center = app.token("center-demo").await;
     for id in [FIRST, SECOND, FIRST] {
         app.verify(&center, &verify_body(id, json!({}))).await;
     }
-    let mut conn = sqlite(&app).await;
-    sqlx::query("DELETE FROM audit_events WHERE seq = 2").execute(&mut conn).await.unwrap();
-    conn.close().await.unwrap();
+    app.exec_sql("DELETE FROM audit_events WHERE seq = 2").await;
     let (code, out) = audit_verify_cli(&app).await;
     assert_eq!(code, 1, "{out}");
     assert!(numbers_in(&out).contains(&2), "{out}");
@@ -528,3 +494,19 @@ async fn with_the_store_down_calls_are_503_and_no_registry_is_asked() {
     let report = integrity(&app, &auditor).await;
     assert_eq!(report["ok"], true, "the chain survives the outage: {report}");
 }
+
+on_both_backends!(
+    every_call_and_every_token_request_makes_exactly_one_event,
+    every_event_carries_the_fields_of_the_contract,
+    the_integrity_check_walks_the_whole_chain,
+    auditor_queries_are_audited_too,
+    the_filters_select_by_subject_client_operator_action_and_outcome,
+    from_is_inclusive_and_to_is_exclusive,
+    the_limit_must_be_between_1_and_1000,
+    an_unknown_parameter_or_action_is_400,
+    paging_through_250_events_yields_each_once_newest_first,
+    a_cursor_used_with_other_filters_or_malformed_is_400,
+    sql_metacharacters_in_filters_match_nothing_and_break_nothing,
+    the_audit_verify_command_finds_the_chain_intact_then_names_a_tampered_event,
+    a_deleted_event_breaks_the_chain_at_its_sequence_number,
+);

@@ -33,6 +33,7 @@ async fn serve() -> Served {
         .env("BAWABA__SERVER__LISTEN", "127.0.0.1:0")
         .env("BAWABA__SANDBOX__LISTEN", "127.0.0.1:0")
         .env("BAWABA__STORE__URL", store)
+        .env("BAWABA__AUDIT__CHECKPOINT_KEY_FILE", dir.path().join("checkpoint-key.pem"))
         .env("BAWABA__LOG__LEVEL", "info,bawaba=debug,connectors=debug")
         .env("BAWABA__LOG__FORMAT", "json")
         .env("BAWABA__REGISTRIES__NATIONAL_ID__TIMEOUT_MS", "300")

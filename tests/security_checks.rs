@@ -5,7 +5,7 @@ mod common;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bawaba::Application;
-use common::{TestApp, test_settings};
+use common::{Backend, TestApp, test_settings};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -29,9 +29,8 @@ async fn wait_for_decision(app: &TestApp, token: &str, id: &str, limit: Duration
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_check_is_accepted_then_decided_as_the_directorate_says() {
-    let app = TestApp::spawn().await;
+async fn a_check_is_accepted_then_decided_as_the_directorate_says(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     let r = app.post_json("/v1/security-checks", &token, &check_body("29505058800051")).await;
     assert_eq!(r.status(), 202);
@@ -61,9 +60,8 @@ async fn a_check_is_accepted_then_decided_as_the_directorate_says() {
     assert!(!reads.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_clients_check_is_not_found() {
-    let app = TestApp::spawn().await;
+async fn another_clients_check_is_not_found(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let mine = app.token("center-demo").await;
     let theirs = app.token("center2-demo").await;
     let r = app.post_json("/v1/security-checks", &mine, &check_body("29001011300036")).await;
@@ -75,9 +73,8 @@ async fn another_clients_check_is_not_found() {
     assert_eq!(r.status(), 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_submissions_are_refused_precisely() {
-    let app = TestApp::spawn().await;
+async fn bad_submissions_are_refused_precisely(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     let mut body = check_body("29001011300036");
     body["check_type"] = json!("criminal_record");
@@ -141,9 +138,8 @@ fn signature_is_valid(header: &str, body: &str, secret: &str) -> bool {
     hex::encode(mac.finalize().into_bytes()) == v1
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_decision_is_called_back_signed_and_retried_until_accepted() {
-    let app = TestApp::spawn().await;
+async fn the_decision_is_called_back_signed_and_retried_until_accepted(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     let (url, received) = callback_receiver(200).await;
     let mut body = check_body("29001011300036");
@@ -176,8 +172,7 @@ async fn the_decision_is_called_back_signed_and_retried_until_accepted() {
     assert!(received.lock().unwrap().len() >= 2, "retried after a 503");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_check_pending_when_the_gateway_stops_is_finished_after_it_starts_again() {
+async fn a_check_pending_when_the_gateway_stops_is_finished_after_it_starts_again(backend: Backend) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     // The directorate outlives the gateway, as a real one would.
     let sandbox = connectors::sandbox::Sandbox::new(None);
@@ -193,8 +188,12 @@ async fn a_check_pending_when_the_gateway_stops_is_finished_after_it_starts_agai
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir);
+    let _database = TestApp::fresh_store(backend, &mut settings).await;
     let settings = {
-        let mut s = test_settings(&dir);
+        let mut s = settings;
+        // The stopped gateway's claim on the check lapses after this.
+        s.store.lease_seconds = 5;
         s.sandbox.enabled = false;
         for r in s.registries.values_mut() {
             r.base_url = Some(sandbox_url.clone());
@@ -249,10 +248,18 @@ async fn a_check_pending_when_the_gateway_stops_is_finished_after_it_starts_agai
     let status = loop {
         let r = http.get(format!("{base}/v1/security-checks/{id}")).bearer_auth(&token).send().await.unwrap();
         let body: Value = r.json().await.unwrap();
-        if body["status"] != "pending" || started.elapsed() > Duration::from_secs(15) {
+        if body["status"] != "pending" || started.elapsed() > Duration::from_secs(20) {
             break body["status"].clone();
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     };
     assert_eq!(status, "not_cleared");
 }
+
+on_both_backends!(
+    a_check_is_accepted_then_decided_as_the_directorate_says,
+    another_clients_check_is_not_found,
+    bad_submissions_are_refused_precisely,
+    the_decision_is_called_back_signed_and_retried_until_accepted,
+    a_check_pending_when_the_gateway_stops_is_finished_after_it_starts_again,
+);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{Backend, TestApp};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -49,9 +49,8 @@ fn sign(secret: &str, body: &str) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notification_is_queued_sent_once_and_delivered() {
-    let app = TestApp::spawn().await;
+async fn a_notification_is_queued_sent_once_and_delivered(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     let r = send(&app, &token, "k-1", &sms_body("٠١٥٥٠٠٠١١١١", "in_review")).await;
     assert_eq!(r.status(), 202);
@@ -82,9 +81,8 @@ async fn a_notification_is_queued_sent_once_and_delivered() {
     assert!(!app.audit_events("action=sms.delivery_report").await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_key_and_body_return_the_first_answer_and_another_body_conflicts() {
-    let app = TestApp::spawn().await;
+async fn the_same_key_and_body_return_the_first_answer_and_another_body_conflicts(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     let first: Value = send(&app, &token, "same", &sms_body("01001234567", "received")).await.json().await.unwrap();
     let again = send(&app, &token, "same", &sms_body("01001234567", "received")).await;
@@ -97,9 +95,8 @@ async fn the_same_key_and_body_return_the_first_answer_and_another_body_conflict
     assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_messages_are_refused_precisely() {
-    let app = TestApp::spawn().await;
+async fn bad_messages_are_refused_precisely(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     for (to, reason) in [("01312345678", "not_mobile"), ("0100123456", "length"), ("0223456789", "not_mobile")] {
         let r = send(&app, &token, to, &sms_body(to, "received")).await;
@@ -142,9 +139,8 @@ async fn bad_messages_are_refused_precisely() {
     assert_eq!(app.upstream_requests("smsc").await, 0, "nothing refused reached the SMSC");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn callbacks_without_a_valid_signature_are_refused_and_change_nothing() {
-    let app = TestApp::spawn().await;
+async fn callbacks_without_a_valid_signature_are_refused_and_change_nothing(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     let id = send(&app, &token, "k", &sms_body("01001234567", "received")).await.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -211,9 +207,8 @@ async fn wait_for_texts(app: &TestApp, to: &str, n: usize) -> Vec<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_citizen_who_texts_the_request_number_gets_its_latest_status_and_a_stranger_learns_nothing() {
-    let app = TestApp::spawn().await;
+async fn a_citizen_who_texts_the_request_number_gets_its_latest_status_and_a_stranger_learns_nothing(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     let id = send(&app, &token, "a", &sms_body("01001234567", "in_review")).await.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -239,9 +234,8 @@ async fn a_citizen_who_texts_the_request_number_gets_its_latest_status_and_a_str
     assert!(!app.audit_events("action=sms.inbound").await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_opts_a_number_out_and_start_back_in() {
-    let app = TestApp::spawn().await;
+async fn stop_opts_a_number_out_and_start_back_in(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
     inject(&app, "+201298765432", "إيقاف").await;
     let started = Instant::now();
@@ -274,9 +268,8 @@ async fn stop_opts_a_number_out_and_start_back_in() {
     assert_eq!(status, 202);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_waits_through_an_smsc_outage_and_is_sent_once_after_it() {
-    let app = TestApp::spawn_with(|s| {
+async fn a_message_waits_through_an_smsc_outage_and_is_sent_once_after_it(backend: Backend) {
+    let app = TestApp::spawn_on_with(backend, |s| {
         let r = s.registries.get_mut("smsc").unwrap();
         r.timeout_ms = 200;
         r.backoff_max_elapsed_ms = 400;
@@ -301,9 +294,8 @@ async fn a_message_waits_through_an_smsc_outage_and_is_sent_once_after_it() {
     assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 3, "each message reached the SMSC exactly once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent() {
-    let app = TestApp::spawn_with(|s| {
+async fn a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent(backend: Backend) {
+    let app = TestApp::spawn_on_with(backend, |s| {
         let r = s.registries.get_mut("smsc").unwrap();
         r.timeout_ms = 200;
         r.backoff_max_elapsed_ms = 300;
@@ -329,3 +321,14 @@ async fn a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 1, "{texts:?}");
 }
+
+on_both_backends!(
+    a_notification_is_queued_sent_once_and_delivered,
+    the_same_key_and_body_return_the_first_answer_and_another_body_conflicts,
+    bad_messages_are_refused_precisely,
+    callbacks_without_a_valid_signature_are_refused_and_change_nothing,
+    a_citizen_who_texts_the_request_number_gets_its_latest_status_and_a_stranger_learns_nothing,
+    stop_opts_a_number_out_and_start_back_in,
+    a_message_waits_through_an_smsc_outage_and_is_sent_once_after_it,
+    a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent,
+);

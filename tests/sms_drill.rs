@@ -18,6 +18,9 @@ fn start_gateway(port: u16, db: &str, sandbox: &str) -> Child {
         .env("BAWABA__SERVER__WORKERS", "2")
         .env("BAWABA__SANDBOX__ENABLED", "false")
         .env("BAWABA__STORE__URL", format!("sqlite://{db}"))
+        .env("BAWABA__AUDIT__CHECKPOINT_KEY_FILE", format!("{db}.checkpoint-key.pem"))
+        // A killed gateway's claim on queued messages lapses after this.
+        .env("BAWABA__STORE__LEASE_SECONDS", "5")
         .env("BAWABA__SMS__MESSAGES_PER_SECOND", "250")
         .env("BAWABA__LOG__LEVEL", "error")
         .stdout(Stdio::null())

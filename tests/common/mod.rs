@@ -1,5 +1,8 @@
 //! The black-box harness: each test starts its own gateway on port 0 with its
-//! own SQLite store and its own embedded sandbox, and speaks HTTP to it.
+//! own store and its own embedded sandbox, and speaks HTTP to it. The store is
+//! a fresh SQLite file, or a fresh PostgreSQL database on the server named by
+//! `BAWABA_TEST_DATABASE_URL` (tests written once run on both: see
+//! [`on_both_backends!`]).
 #![allow(dead_code)]
 
 use bawaba::Application;
@@ -13,6 +16,89 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub settings: Settings,
+    pub backend: Backend,
+    /// Dropped with the app.
+    pub pg_database: Option<PgDatabase>,
+}
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests may use (CI sets it).
+pub fn postgres_server() -> Option<String> {
+    std::env::var("BAWABA_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A database created for one test, dropped when the test ends.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    server: String,
+}
+
+impl PgDatabase {
+    pub async fn create(server: &str) -> PgDatabase {
+        use sqlx::Connection;
+        let name = format!("bawaba_t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(server).await.expect("BAWABA_TEST_DATABASE_URL connects");
+        // The name is generated here from hex digits only.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        let mut url = url::Url::parse(server).expect("BAWABA_TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        PgDatabase { url: url.to_string(), name, server: server.to_owned() }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // A thread of its own: Drop may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs each named `async fn name(backend: Backend)` as two tests,
+/// `sqlite::name` and `postgres::name`; the second says `skipped: no
+/// database` and passes when `BAWABA_TEST_DATABASE_URL` is not set.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if super::common::postgres_server().is_none() {
+                        eprintln!("skipped: no database");
+                        return;
+                    }
+                    super::$name(super::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
 }
 
 pub fn repo_file(rel: &str) -> PathBuf {
@@ -26,6 +112,8 @@ pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
     s.server.workers = 2;
     s.sandbox.listen = "127.0.0.1:0".parse().unwrap();
     s.store.url = format!("sqlite://{}", dir.path().join("bawaba.db").display());
+    s.audit.checkpoint_key_file = dir.path().join("audit-checkpoint-key.pem");
+    s.audit.archive_dir = dir.path().join("archive");
     s.auth.clients_file = repo_file("config/clients.toml");
     s.auth.purposes_file = repo_file("config/purposes.toml");
     s.log.level = "warn".into();
@@ -38,10 +126,37 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_on_with(Backend::Sqlite, tweak).await
+    }
+
+    pub async fn spawn_on(backend: Backend) -> TestApp {
+        Self::spawn_on_with(backend, |_| {}).await
+    }
+
+    /// Points `settings` at a fresh store of `backend`; keep the returned
+    /// database as long as the store is used.
+    pub async fn fresh_store(backend: Backend, settings: &mut Settings) -> Option<PgDatabase> {
+        match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let server = postgres_server().expect("BAWABA_TEST_DATABASE_URL is set for PostgreSQL tests");
+                let db = PgDatabase::create(&server).await;
+                settings.store.url = db.url.clone();
+                Some(db)
+            }
+        }
+    }
+
+    /// A gateway on a fresh store of `backend`, with `tweak`ed settings.
+    pub async fn spawn_on_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = test_settings(&dir);
+        let pg_database = Self::fresh_store(backend, &mut settings).await;
         tweak(&mut settings);
-        Self::spawn_settings(settings, dir).await
+        let mut app = Self::spawn_settings(settings, dir).await;
+        app.backend = backend;
+        app.pg_database = pg_database;
+        app
     }
 
     pub async fn spawn_settings(settings: Settings, dir: tempfile::TempDir) -> TestApp {
@@ -50,7 +165,42 @@ impl TestApp {
         let base = app.base_url();
         let sandbox = app.sandbox_addr.map(|a| format!("http://{a}")).unwrap_or_default();
         tokio::spawn(app.run());
-        TestApp { base, sandbox, http: reqwest::Client::new(), dir, settings }
+        let backend = if settings.store.url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        TestApp { base, sandbox, http: reqwest::Client::new(), dir, settings, backend, pg_database: None }
+    }
+
+    /// Runs SQL on this gateway's store from outside, as someone with
+    /// database access would; returns the rows affected.
+    pub async fn exec_sql(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.settings.store.url).await.unwrap();
+                let n = sqlx::raw_sql(sql).execute(&mut c).await.unwrap().rows_affected();
+                c.close().await.unwrap();
+                n
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.settings.store.url).await.unwrap();
+                let n = sqlx::raw_sql(sql).execute(&mut c).await.unwrap().rows_affected();
+                c.close().await.unwrap();
+                n
+            }
+        }
+    }
+
+    /// A configuration file for the CLI that points at this gateway's store and keys.
+    pub fn cli_config(&self) -> PathBuf {
+        let path = self.dir.path().join("cli.toml");
+        let text = format!(
+            "[store]\nurl = {}\n[audit]\ncheckpoint_key_file = {}\narchive_dir = {}\n",
+            toml::Value::String(self.settings.store.url.clone()),
+            toml::Value::String(self.settings.audit.checkpoint_key_file.display().to_string()),
+            toml::Value::String(self.settings.audit.archive_dir.display().to_string()),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     pub fn url(&self, path: &str) -> String {
