@@ -14,7 +14,7 @@ pub use writer::{AuditLog, AuditSink, Sealer};
 use serde::Serialize;
 
 /// What was attempted. Also the unit of purpose policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub enum Action {
     #[serde(rename = "token.issue")]
     TokenIssue,
@@ -103,7 +103,7 @@ impl Action {
 }
 
 /// Whether a registry record was looked up, and how it was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheUse {
     Hit,
@@ -129,7 +129,7 @@ impl CacheUse {
 
 /// An event as the API shows it and the chain hashes it. Field order is the
 /// contract's (and the CSV export's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: String,
     pub seq: i64,

@@ -74,15 +74,15 @@ impl KeyRing {
             if stored.is_empty() {
                 let pem = generate_pem()?;
                 let parsed = parse_pem(&pem)?;
-                store
-                    .insert_signing_key(&StoredKey {
+                // Another replica may be doing the same: the store keeps one
+                // key, and every replica uses whatever it holds.
+                stored = store
+                    .first_signing_key(&StoredKey {
                         kid: parsed.kid,
                         private_pem: pem,
                         created_at: crate::audit::now_rfc3339(),
                     })
                     .await?;
-                // Another replica may have raced us: use whatever the store holds.
-                stored = store.signing_keys().await?;
             }
             pems.extend(stored.into_iter().map(|k| k.private_pem));
         }

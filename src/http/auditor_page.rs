@@ -15,6 +15,8 @@ const APP_JS: &str = include_str!("../../static/audit/app.js");
 const STYLE_CSS: &str = include_str!("../../static/audit/style.css");
 
 /// `img-src data:` is for the empty favicon, which spares a 404 on every load.
+/// `form-action 'none'`: the sign-in form is only ever handled by the script,
+/// so if the script fails the browser cannot submit the secret in a URL.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self'; script-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 

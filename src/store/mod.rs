@@ -178,9 +178,9 @@ impl Store {
         dispatch!(self, s => s.signing_keys().await)
     }
 
-    /// Inserts a key unless one with that kid exists.
-    pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_signing_key(key).await)
+    /// Stores `key` if the store holds no key yet (atomically); returns the keys held.
+    pub async fn first_signing_key(&self, key: &StoredKey) -> Result<Vec<StoredKey>, StoreError> {
+        dispatch!(self, s => s.first_signing_key(key).await)
     }
 }
 

@@ -22,6 +22,8 @@ impl PgStore {
     const FOR_UPDATE: &str = " FOR UPDATE";
     const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
     const HISTORY_ORDER: &str = "at, n";
+    /// Two replicas starting on an empty store must not both add a key.
+    const LOCK_SIGNING_KEYS: &str = "LOCK TABLE signing_keys IN EXCLUSIVE MODE";
 
     pub async fn open(url: &str, acquire_timeout: Duration, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("bawaba");

@@ -338,17 +338,31 @@ macro_rules! shared_queries {
                     .collect())
             }
 
-            pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, private_pem, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (kid) DO NOTHING",
-                )
-                .bind(&key.kid)
-                .bind(&key.private_pem)
-                .bind(&key.created_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+            /// Stores `key` if the store holds none yet, under a lock, so that
+            /// replicas starting together agree on one key; returns the keys held.
+            pub async fn first_signing_key(&self, key: &StoredKey) -> Result<Vec<StoredKey>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                if !Self::LOCK_SIGNING_KEYS.is_empty() {
+                    sqlx::query(Self::LOCK_SIGNING_KEYS).execute(&mut *tx).await?;
+                }
+                let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys").fetch_one(&mut *tx).await?;
+                if held == 0 {
+                    sqlx::query("INSERT INTO signing_keys (kid, private_pem, created_at) VALUES ($1, $2, $3)")
+                        .bind(&key.kid)
+                        .bind(&key.private_pem)
+                        .bind(&key.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let rows =
+                    sqlx::query("SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at, kid")
+                        .fetch_all(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| StoredKey { kid: r.get(0), private_pem: r.get(1), created_at: r.get(2) })
+                    .collect())
             }
 
             pub async fn insert_security_check(&self, c: &SecurityCheckRow) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ impl SqliteStore {
     const FOR_UPDATE: &str = "";
     const SKIP_LOCKED: &str = "";
     const HISTORY_ORDER: &str = "at, rowid";
+    const LOCK_SIGNING_KEYS: &str = "";
 
     pub async fn open(path: &str, busy_timeout: Duration, fsync_each_commit: bool) -> Result<Self, StoreError> {
         if let Some(dir) = std::path::Path::new(path).parent()
