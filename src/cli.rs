@@ -66,7 +66,7 @@ pub enum AuditCommand {
         #[arg(long)]
         format: String,
         #[command(flatten)]
-        filters: crate::cli_audit::FilterArgs,
+        filters: Box<crate::cli_audit::FilterArgs>,
         /// Write here instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -104,7 +104,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::cli_audit::verify(config, public_keys, archives).await
         }
         Command::Audit { command: AuditCommand::Export { config, format, filters, output } } => {
-            crate::cli_audit::export(config, format, filters, output).await
+            crate::cli_audit::export(config, format, *filters, output).await
         }
         Command::Audit { command: AuditCommand::Archive { config, older_than_days, dir } } => {
             crate::cli_audit::archive(config, older_than_days, dir).await

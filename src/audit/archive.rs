@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Line {
     Header { format: String, from_seq: i64, through_seq: i64, created_at: String },
-    Event(ArchivedEvent),
+    Event(Box<ArchivedEvent>),
     Checkpoint(Checkpoint),
     Seal { sha256: String, key_id: String, signature: String },
 }
@@ -157,7 +157,7 @@ pub async fn archive(store: &Store, key: &CheckpointKey, cutoff: &str, dir: &Pat
             if e.seq > end.seq {
                 break 'pages;
             }
-            w.line(&Line::Event(e.into()))?;
+            w.line(&Line::Event(Box::new(e.into())))?;
             after = e.seq;
             count += 1;
         }
@@ -251,7 +251,7 @@ pub fn verify_archive(path: &Path, trusted: &TrustedKeys) -> anyhow::Result<Arch
     let mut v = ChainVerifier::new(checkpoints, trusted);
     for e in events {
         let seq = e.seq;
-        let Some(event) = e.into_event() else {
+        let Some(event) = (*e).into_event() else {
             result.report = bad(seq, format!("event {seq} has an unknown action or cache value"));
             return Ok(result);
         };

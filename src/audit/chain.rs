@@ -328,7 +328,7 @@ mod tests {
         let mut prev = 0;
         events
             .iter()
-            .filter(|e| e.seq as usize % every == 0)
+            .filter(|e| (e.seq as usize).is_multiple_of(every))
             .map(|e| {
                 let c = key.checkpoint(e.seq, &e.hash, &e.at, prev);
                 prev = e.seq;
