@@ -56,7 +56,11 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) {
 async fn token(http: &reqwest::Client, base: &str, client: &str) -> String {
     let r = http
         .post(format!("{base}/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", client), ("client_secret", &format!("{client}-secret"))])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client),
+            ("client_secret", &format!("{client}-secret")),
+        ])
         .send()
         .await
         .unwrap();
@@ -218,8 +222,15 @@ async fn two_replicas_share_one_chain_and_do_each_background_item_once() {
     // One chain, every event once, verifiable from either replica and by the CLI.
     let auditor = token(&http, &b, "auditor-demo").await;
     for base in &bases {
-        let report: Value =
-            http.get(format!("{base}/v1/audit/integrity")).bearer_auth(&auditor).send().await.unwrap().json().await.unwrap();
+        let report: Value = http
+            .get(format!("{base}/v1/audit/integrity"))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(report["ok"], true, "{report}");
         assert!(report["checked"].as_u64().unwrap() >= 200 + 100 + 10 + 4, "{report}");
     }
@@ -232,7 +243,8 @@ async fn two_replicas_share_one_chain_and_do_each_background_item_once() {
         .text()
         .await
         .unwrap();
-    let seqs: Vec<i64> = export.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> =
+        export.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "one gap-free sequence");
     let config = dir.path().join("cli.toml");
     std::fs::write(
