@@ -30,7 +30,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
         .route("/openapi.json", web::get().to(ops::openapi))
-        .route("/audit", web::get().to(auditor_page::page))
         .configure(auditor_page::configure)
         .service(
             web::scope("/v1")
