@@ -161,7 +161,7 @@ macro_rules! shared_queries {
             /// Seals `events` after the head and commits them in one
             /// transaction that holds the head, signing a checkpoint when due;
             /// durable when this returns Ok.
-            pub async fn append_events(
+            pub async fn append_events_locked(
                 &self,
                 events: &[NewEvent],
                 sealer: &Sealer,

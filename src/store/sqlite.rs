@@ -82,6 +82,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// `BEGIN IMMEDIATE` makes the locked path cheap here: one writer, no network.
+    pub async fn append_events(&self, events: &[NewEvent], sealer: &Sealer) -> Result<Vec<AuditEvent>, StoreError> {
+        self.append_events_locked(events, sealer).await
+    }
+
     pub async fn probe(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
