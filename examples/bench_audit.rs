@@ -23,12 +23,11 @@
 //! system temp directory; pass a directory on the disk you mean to measure)
 //! and are removed at the end.
 
-use bawaba::audit::{Action, AuditEvent, AuditLog, AuditSink, CacheUse, CheckpointKey, NewEvent, Sealer, now_rfc3339};
+use bawaba::audit::{Action, AuditLog, CacheUse, CheckpointKey, NewEvent, Sealer, now_rfc3339};
 use bawaba::metrics::Metrics;
-use bawaba::store::{Store, StoreError, StoreOptions};
-use futures::future::BoxFuture;
+use bawaba::store::{Store, StoreOptions};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -37,36 +36,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 const WARMUP: Duration = Duration::from_secs(1);
 
-/// The baseline: takes every event and keeps nothing.
-struct NoopSink {
-    seq: AtomicI64,
-}
-
-impl AuditSink for NoopSink {
-    fn append(&self, e: NewEvent) -> BoxFuture<'_, Result<AuditEvent, StoreError>> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        Box::pin(async move {
-            Ok(AuditEvent {
-                id: e.id,
-                seq,
-                at: e.at,
-                client_id: e.client_id,
-                center_id: e.center_id,
-                operator_id: e.operator_id,
-                action: e.action.unwrap_or(Action::AuthDenied),
-                subject: e.subject,
-                purpose: e.purpose,
-                case_ref: e.case_ref,
-                outcome: e.outcome,
-                http_status: e.http_status,
-                cache: e.cache.unwrap_or(CacheUse::None),
-                duration_ms: e.duration_ms,
-                prev_hash: String::new(),
-                hash: String::new(),
-            })
-        })
-    }
-}
+#[path = "support/noop_sink.rs"]
+mod noop_sink;
+use noop_sink::NoopSink;
 
 /// splitmix64: enough randomness for synthetic events, no dependency.
 struct Rng(u64);

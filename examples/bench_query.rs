@@ -35,6 +35,34 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+/// The end of a generated log, the same for both stores (their connection
+/// types differ, hence a macro): the product's indexes rebuilt from their own
+/// definitions, the chain head at the last event, and the log's size recorded.
+macro_rules! finish_log {
+    ($conn:ident, $indexes:ident, $last:ident, $events:ident, $citizens:ident, $label:literal) => {
+        for (name, sql) in &$indexes {
+            let t = Instant::now();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&mut $conn).await?;
+            if $events >= 1_000_000 {
+                eprintln!("    {} index {name} rebuilt in {:.1} s", $label, t.elapsed().as_secs_f64());
+            }
+        }
+        if let Some((seq, hash)) = $last {
+            // The chain head at the last generated event, as the writer would have left it.
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, checkpoint_seq = $1 WHERE id = 1")
+                .bind(seq)
+                .bind(hash)
+                .execute(&mut $conn)
+                .await?;
+        }
+        sqlx::query("INSERT INTO bench_query_meta (events, citizens) VALUES ($1, $2)")
+            .bind($events as i64)
+            .bind($citizens as i64)
+            .execute(&mut $conn)
+            .await?;
+    };
+}
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -348,27 +376,7 @@ async fn load_sqlite(path: &Path, events: u64, citizens: u64) -> anyhow::Result<
         }
     }
     tx.commit().await?;
-    for (name, sql) in &indexes {
-        let t = Instant::now();
-        // Each index's own definition, as the product's migration created it.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&mut conn).await?;
-        if events >= 1_000_000 {
-            eprintln!("    SQLite index {name} rebuilt in {:.1} s", t.elapsed().as_secs_f64());
-        }
-    }
-    if let Some((seq, hash)) = last {
-        // The chain head at the last generated event, as the writer would have left it.
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, checkpoint_seq = $1 WHERE id = 1")
-            .bind(seq)
-            .bind(hash)
-            .execute(&mut conn)
-            .await?;
-    }
-    sqlx::query("INSERT INTO bench_query_meta (events, citizens) VALUES ($1, $2)")
-        .bind(events as i64)
-        .bind(citizens as i64)
-        .execute(&mut conn)
-        .await?;
+    finish_log!(conn, indexes, last, events, citizens, "SQLite");
     sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
     conn.close().await?;
     Ok(Some(started.elapsed()))
@@ -454,27 +462,7 @@ async fn load_postgres(url: &str, events: u64, citizens: u64) -> anyhow::Result<
         copy_in.finish().await?;
         progress("PostgreSQL COPY", done, events, started);
     }
-    for (name, sql) in &indexes {
-        let t = Instant::now();
-        // Each index's own definition, as the product's migration created it.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&mut conn).await?;
-        if events >= 1_000_000 {
-            eprintln!("    PostgreSQL index {name} rebuilt in {:.1} s", t.elapsed().as_secs_f64());
-        }
-    }
-    if let Some((seq, hash)) = last {
-        // The chain head at the last generated event, as the writer would have left it.
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, checkpoint_seq = $1 WHERE id = 1")
-            .bind(seq)
-            .bind(hash)
-            .execute(&mut conn)
-            .await?;
-    }
-    sqlx::query("INSERT INTO bench_query_meta (events, citizens) VALUES ($1, $2)")
-        .bind(events as i64)
-        .bind(citizens as i64)
-        .execute(&mut conn)
-        .await?;
+    finish_log!(conn, indexes, last, events, citizens, "PostgreSQL");
     // What autovacuum would have done by the time the log is this large:
     // statistics for the planner and a visibility map for index-only counts.
     sqlx::raw_sql("VACUUM ANALYZE audit_events").execute(&mut conn).await?;
