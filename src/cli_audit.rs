@@ -112,6 +112,17 @@ pub async fn verify(config: Option<PathBuf>, public_keys: Vec<PathBuf>, archives
                     return fail(format!("audit.checkpoint_key_file: {e}"));
                 }
             }
+            // No key yet (a gateway has never run on this configuration): the
+            // chain can still be checked if nothing in it was ever signed.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && matches!(store.checkpoints().await, Ok(c) if c.is_empty()) =>
+            {
+                eprintln!(
+                    "bawaba: audit.checkpoint_key_file {} does not exist; the log holds no signed checkpoint",
+                    settings.audit.checkpoint_key_file.display()
+                );
+            }
             Err(e) => {
                 return fail(format!(
                     "audit.checkpoint_key_file {}: {e} (or pass --public-key FILE)",

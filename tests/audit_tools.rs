@@ -329,6 +329,33 @@ async fn the_cli_exports_with_the_filters_of_the_api(backend: Backend) {
     assert_eq!(code, 2, "{out}");
 }
 
+/// `audit verify` without the checkpoint key: fine for a log that holds no
+/// checkpoint yet, refused (exit 2, saying why) once signatures exist.
+async fn verify_without_the_key_says_so_once_checkpoints_exist(backend: Backend) {
+    let app = TestApp::spawn_on_with(backend, |s| s.audit.checkpoint_every = 2).await;
+    verifications(&app, &[FIRST; 3]).await;
+    let config = app.dir.path().join("no-key.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = {}\n[audit]\ncheckpoint_key_file = {}\n",
+            toml::Value::String(app.settings.store.url.clone()),
+            toml::Value::String(app.dir.path().join("missing.pem").display().to_string())
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_bawaba"))
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .current_dir(app.dir.path())
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("missing.pem") && text.contains("--public-key"), "{text}");
+}
+
 on_both_backends!(
     exports_stream_every_matching_event_as_csv_and_ndjson,
     an_export_of_more_than_one_page_is_complete_and_in_order,
@@ -339,4 +366,5 @@ on_both_backends!(
     the_last_events_deleted_are_caught_too,
     archiving_moves_old_events_to_a_signed_file_and_what_remains_still_verifies,
     the_cli_exports_with_the_filters_of_the_api,
+    verify_without_the_key_says_so_once_checkpoints_exist,
 );
