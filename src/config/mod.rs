@@ -185,8 +185,9 @@ impl Settings {
 
     fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::default();
-        if !(self.store.url.starts_with("sqlite:") || self.store.url.starts_with("postgres://")) {
-            p.push("store.url", &self.store.url, "must start with sqlite:// or postgres://");
+        let url = &self.store.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            p.push("store.url", &redacted(url), "must start with sqlite:// or postgres://");
         }
         if !matches!(self.store.sqlite_synchronous.as_str(), "full" | "normal") {
             p.push("store.sqlite_synchronous", &self.store.sqlite_synchronous, "must be full or normal");
@@ -320,6 +321,17 @@ impl Settings {
     }
 }
 
+/// A URL as it may be shown in an error: without its password.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Reads a file named in configuration, or the embedded copy when the path is
 /// the default one and the file is absent (a binary run outside the repository).
 pub fn read_config_file(path: &Path, embedded: &str, default_path: &str) -> std::io::Result<String> {
@@ -338,6 +350,14 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_store_url_in_an_error_shows_no_password() {
+        assert_eq!(redacted("mysql://bawaba:s3cret@db/bawaba"), "mysql://bawaba:***@db/bawaba");
+        assert_eq!(redacted("mysql://db/bawaba"), "mysql://db/bawaba");
+        let problems = Settings::load_from(None, &env(&[("BAWABA__STORE__URL", "mysql://u:s3cret@db/x")])).unwrap_err();
+        assert!(!problems.to_string().contains("s3cret"), "{problems}");
     }
 
     #[test]
