@@ -139,10 +139,6 @@ impl TrustedKeys {
         self.0.extend(other.0);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Whether `signature` (hex) over `bytes` is valid under the trusted key `key_id`.
     pub fn verify_bytes(&self, key_id: &str, bytes: &[u8], signature: &str) -> bool {
         let Some(key) = self.0.get(key_id) else { return false };

@@ -169,7 +169,7 @@ pub struct NewEvent {
 
 /// Filters of `/v1/audit/events` (and export). Values are bound as
 /// parameters, never spliced into SQL.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditFilter {
     pub subject: Option<String>,
     pub client_id: Option<String>,

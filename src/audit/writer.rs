@@ -122,39 +122,41 @@ async fn write_loop(
     last_ok: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
 ) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    // A batch's events and the handlers waiting for them, side by side, so
+    // that the events go to the store without a copy.
     let mut events: Vec<NewEvent> = Vec::with_capacity(max_batch);
+    let mut replies: Vec<oneshot::Sender<Result<AuditEvent, ()>>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            events.push(job.event);
+            replies.push(job.reply);
+            if events.len() < max_batch {
+                next = rx.try_recv().ok();
             }
         }
-        events.clear();
-        events.extend(batch.iter().map(|j| j.event.clone()));
         let started = Instant::now();
         // The head is read and locked inside the transaction, so replicas
         // sharing one store extend one chain, each batch after the other.
         let result = store.append_events(&events, &sealer).await;
         metrics.audit_commit_seconds.observe(started.elapsed().as_secs_f64());
-        metrics.audit_batch_size.observe(batch.len() as f64);
+        metrics.audit_batch_size.observe(events.len() as f64);
+        events.clear();
         match result {
             Ok(sealed) => {
                 up.store(true, Ordering::Relaxed);
                 last_ok.store(now_ms(), Ordering::Relaxed);
                 metrics.audit_events.inc_by(sealed.len() as u64);
-                for (job, event) in batch.drain(..).zip(sealed) {
-                    let _ = job.reply.send(Ok(event));
+                for (reply, event) in replies.drain(..).zip(sealed) {
+                    let _ = reply.send(Ok(event));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = batch.len(), "audit commit failed");
+                tracing::error!(error = %e, events = replies.len(), "audit commit failed");
                 up.store(false, Ordering::Relaxed);
-                metrics.audit_failures.inc_by(batch.len() as u64);
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(()));
+                metrics.audit_failures.inc_by(replies.len() as u64);
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(()));
                 }
             }
         }

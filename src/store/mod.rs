@@ -101,13 +101,6 @@ impl Store {
         }
     }
 
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
-        }
-    }
-
     /// The chain head as recorded beside the events (None before migration 4).
     pub async fn recorded_head(&self) -> Result<Option<ChainHead>, StoreError> {
         dispatch!(self, s => s.recorded_head().await)

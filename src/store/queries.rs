@@ -58,6 +58,10 @@ macro_rules! shared_queries {
             })
         }
 
+        fn row_to_key(r: &$row) -> StoredKey {
+            StoredKey { kid: r.get(0), private_pem: r.get(1), created_at: r.get(2) }
+        }
+
         fn row_to_checkpoint(r: &$row) -> Result<Checkpoint, StoreError> {
             Ok(Checkpoint {
                 seq: r.try_get(0)?,
@@ -332,10 +336,7 @@ macro_rules! shared_queries {
                     sqlx::query("SELECT kid, private_pem, created_at FROM signing_keys ORDER BY created_at, kid")
                         .fetch_all(&self.pool)
                         .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| StoredKey { kid: r.get(0), private_pem: r.get(1), created_at: r.get(2) })
-                    .collect())
+                Ok(rows.iter().map(row_to_key).collect())
             }
 
             /// Stores `key` if the store holds none yet, under a lock, so that
@@ -359,10 +360,7 @@ macro_rules! shared_queries {
                         .fetch_all(&mut *tx)
                         .await?;
                 tx.commit().await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| StoredKey { kid: r.get(0), private_pem: r.get(1), created_at: r.get(2) })
-                    .collect())
+                Ok(rows.iter().map(row_to_key).collect())
             }
 
             pub async fn insert_security_check(&self, c: &SecurityCheckRow) -> Result<(), StoreError> {
@@ -396,19 +394,22 @@ macro_rules! shared_queries {
                 row.as_ref().map(row_to_check).transpose()
             }
 
-            /// Claims pending checks due at `now` until `lease_until`: their
-            /// next poll moves to the lease's end, so no other replica sees
+            /// Claims the checks whose `due_column` is due at `now` (and that
+            /// meet `state`, a constant condition) until `lease_until`: the
+            /// due time moves to the lease's end, so no other replica sees
             /// them due meanwhile, and they come back by themselves if this
             /// replica dies.
-            pub async fn claim_due_security_checks(
+            async fn claim_checks(
                 &self,
+                due_column: &'static str,
+                state: &'static str,
                 now: &str,
                 lease_until: &str,
                 limit: u32,
             ) -> Result<Vec<SecurityCheckRow>, StoreError> {
                 let sql = format!(
-                    "UPDATE security_checks SET next_poll_at = $1 WHERE id IN (SELECT id FROM security_checks \
-                     WHERE status = 'pending' AND next_poll_at <= $2 ORDER BY next_poll_at LIMIT $3{}) \
+                    "UPDATE security_checks SET {due_column} = $1 WHERE id IN (SELECT id FROM security_checks \
+                     WHERE {state} AND {due_column} <= $2 ORDER BY {due_column} LIMIT $3{}) \
                      RETURNING {CHECK_COLUMNS}",
                     Self::SKIP_LOCKED
                 );
@@ -418,31 +419,31 @@ macro_rules! shared_queries {
                     .bind(limit as i64)
                     .fetch_all(&self.pool)
                     .await?;
-                let mut checks = rows.iter().map(row_to_check).collect::<Result<Vec<_>, _>>()?;
+                rows.iter().map(row_to_check).collect()
+            }
+
+            /// Claims pending checks due for a poll, oldest first.
+            pub async fn claim_due_security_checks(
+                &self,
+                now: &str,
+                lease_until: &str,
+                limit: u32,
+            ) -> Result<Vec<SecurityCheckRow>, StoreError> {
+                let mut checks =
+                    self.claim_checks("next_poll_at", "status = 'pending'", now, lease_until, limit).await?;
                 checks.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at));
                 Ok(checks)
             }
 
-            /// Claims decided checks whose callback is due, as above.
+            /// Claims decided checks whose callback is due, oldest decision first.
             pub async fn claim_due_callbacks(
                 &self,
                 now: &str,
                 lease_until: &str,
                 limit: u32,
             ) -> Result<Vec<SecurityCheckRow>, StoreError> {
-                let sql = format!(
-                    "UPDATE security_checks SET next_callback_at = $1 WHERE id IN (SELECT id FROM security_checks \
-                     WHERE callback_state = 'pending' AND next_callback_at <= $2 ORDER BY next_callback_at \
-                     LIMIT $3{}) RETURNING {CHECK_COLUMNS}",
-                    Self::SKIP_LOCKED
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit as i64)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut checks = rows.iter().map(row_to_check).collect::<Result<Vec<_>, _>>()?;
+                let mut checks =
+                    self.claim_checks("next_callback_at", "callback_state = 'pending'", now, lease_until, limit).await?;
                 checks.sort_by(|a, b| a.decided_at.cmp(&b.decided_at));
                 Ok(checks)
             }
