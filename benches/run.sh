@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-8}
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v wrk >/dev/null && command -v nginx >/dev/null \
+  || { apt-get update -qq && apt-get install -y -qq wrk nginx >/dev/null; }
 cargo build --release --quiet --bin bawaba --example bench_baseline
 
 WORK=$(mktemp -d)
@@ -19,7 +20,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-API=127.0.0.1:18080; SANDBOX=127.0.0.1:18090; BARE=127.0.0.1:18181; API_NORMAL=127.0.0.1:18082
+API=127.0.0.1:18080; SANDBOX=127.0.0.1:18090; BARE=127.0.0.1:18181; API_NORMAL=127.0.0.1:18082; NGINX=127.0.0.1:18183
 # The SMSC rate limit is lifted so that dispatch speed itself is measured.
 BAWABA__SERVER__LISTEN=$API BAWABA__SANDBOX__LISTEN=$SANDBOX BAWABA__SERVER__WORKERS=2 \
 BAWABA__STORE__URL="sqlite://$WORK/bench.db" BAWABA__LOG__LEVEL=warn BAWABA__SMS__MESSAGES_PER_SECOND=1000000 \
@@ -29,9 +30,42 @@ BAWABA__SERVER__LISTEN=$API_NORMAL BAWABA__SANDBOX__ENABLED=false BAWABA__SERVER
 BAWABA__STORE__URL="sqlite://$WORK/bench-normal.db" BAWABA__STORE__SQLITE_SYNCHRONOUS=normal BAWABA__LOG__LEVEL=warn \
 BAWABA__REGISTRIES__NATIONAL_ID__BASE_URL="http://$SANDBOX" \
   target/release/bawaba serve >"$WORK/gateway-normal.log" 2>&1 & PIDS+=($!)
-target/release/examples/bench_baseline $BARE 2 >"$WORK/bare.log" 2>&1 & PIDS+=($!)
+target/release/examples/bench_baseline $BARE 2 >"$WORK/bare.log" 2>&1 & PIDS+=($!); BARE_PID=$!
+# What an operator would put in front instead: Debian's nginx, one worker, a
+# proxy_cache hit for every request (no authentication, no audit).
+mkdir -p "$WORK/nginx/cache" && chmod -R 777 "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+user nobody nogroup;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi; uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
+  log_format cache \$upstream_cache_status;
+  access_log $WORK/nginx/access.log cache buffer=256k flush=2s;
+  proxy_cache_path $WORK/nginx/cache keys_zone=bench:10m;
+  upstream bare { server $BARE; keepalive 16; }
+  server {
+    listen $NGINX;
+    location / {
+      proxy_pass http://bare; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_cache bench; proxy_cache_methods POST; proxy_cache_key \$request_method\$request_uri;
+      proxy_cache_valid 200 1h; proxy_ignore_headers Cache-Control Expires Set-Cookie;
+      add_header X-Cache-Status \$upstream_cache_status;
+    }
+  }
+}
+CONF
+nginx -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" & PIDS+=($!); NGINX_PID=$!
 for _ in $(seq 100); do curl -sf "http://$API/healthz" >/dev/null && curl -sf "http://$API_NORMAL/healthz" >/dev/null \
-  && curl -sf -X POST "http://$BARE/hello" >/dev/null && break; sleep 0.1; done
+  && curl -sf -X POST "http://$BARE/hello" >/dev/null && curl -sf -X POST "http://$NGINX/hello" >/dev/null && break; sleep 0.1; done
+# The nginx baseline must be a cache hit.
+curl -sf -o /dev/null -D - -X POST "http://$NGINX/hello" | grep -qi '^X-Cache-Status: HIT' \
+  || { echo "nginx baseline is not a cache hit" >&2; exit 1; }
+GATEWAY_PID=${PIDS[0]}
 
 json() { python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"; }
 TOKEN=$(curl -sf -X POST "http://$API/oauth/token" -d grant_type=client_credentials \
@@ -46,11 +80,21 @@ for f in ids companies properties; do split_half "$WORK/$f"; done
 # The REST baseline needs the office and number as path segments.
 sed 's#|#/registrations/#' "$WORK/companies-a" >"$WORK/companies-a-path"
 
-run() { # name connections url [env...]
+# CPU time (user + system, clock ticks) of the given processes and their children's threads.
+cpu_ticks() { local t=0 p; for p in "$@"; do for s in /proc/"$p"/task/*/stat; do
+  t=$((t + $(awk '{print $14 + $15}' "$s" 2>/dev/null || echo 0))); done; done; echo "$t"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+run() { # name connections url [env...]; CPU_PIDS: the server processes whose CPU is counted
   local name=$1 conns=$2 url=$3; shift 3
+  local pids=${CPU_PIDS:-$GATEWAY_PID} before after
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $pids)
   local out; out=$(env "$@" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s benches/wrk-post.lua "$url" | grep '^RESULT')
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pids)
   read -r _ rps p50 p99 errors total <<<"$out"
-  printf '%s %s %s %s %s %s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$total" >>"$WORK/results"
+  local cpu_us; cpu_us=$(python3 -c "print(f'{($after - $before) * $TICK_US / max($total, 1):.1f}')")
+  printf '%s %s %s %s %s %s %s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$total" "$cpu_us" >>"$WORK/results"
 }
 CTX='"context":{"operator_id":"EMP-1001","purpose":"PURPOSE","case_ref":"SHR-2025-000123"}'
 ctx() { echo "${CTX/PURPOSE/$1}"; }
@@ -70,16 +114,19 @@ PY
 warm() { curl -sf -X POST "http://$API$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$2" >/dev/null; }
 
 echo "== verify: cache hit and miss, per registry" >&2
-run bare 64 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
+CPU_PIDS=$BARE_PID run bare 64 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
+NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+: >"$WORK/nginx/access.log"
+CPU_PIDS="$NGINX_PID $NGINX_WORKERS" run nginx 64 "http://$NGINX/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
 warm /v1/national-id/verify "${NID_BODY//\{ID\}/29001011300036}"
 run nid_hit 64 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
 NTOKEN=$(curl -sf -X POST "http://$API_NORMAL/oauth/token" -d grant_type=client_credentials \
   -d client_id=center-demo -d client_secret=center-demo-secret | json 'd["access_token"]')
 curl -sf -X POST "http://$API_NORMAL/v1/national-id/verify" -H "Authorization: Bearer $NTOKEN" -H 'Content-Type: application/json' \
   -d "${NID_BODY//\{ID\}/29001011300036}" >/dev/null
-run nid_hit_normal 64 "http://$API_NORMAL/v1/national-id/verify" TOKEN="$NTOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
+CPU_PIDS=${PIDS[1]} run nid_hit_normal 64 "http://$API_NORMAL/v1/national-id/verify" TOKEN="$NTOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
 run nid_hit_256 256 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
-run bare_256 256 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
+CPU_PIDS=$BARE_PID run bare_256 256 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
 run nid_direct 8 "http://$SANDBOX/national-id/soap" BODY="$SOAP_NID" IDS_FILE="$WORK/ids-a" CONTENT_TYPE='text/xml; charset=utf-8' \
   SOAP_ACTION='"urn:bawaba:sandbox:national-id#GetCitizen"'
 run nid_miss 8 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="$NID_BODY" IDS_FILE="$WORK/ids-b"

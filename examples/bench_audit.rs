@@ -5,7 +5,7 @@
 //! what durability costs; the baseline is the harness's own ceiling.
 //!
 //! N concurrent tasks each append one event at a time through the product's
-//! writer (`AuditLog::start`: one task batches whatever queued and commits it
+//! writer (`AuditLog::start`: one writer batches whatever queued and commits it
 //! in one transaction) and wait until it is durable, for D seconds after a
 //! one-second warm-up.
 //!
@@ -225,7 +225,7 @@ async fn real(url: &str, tasks: usize, seconds: Duration) -> anyhow::Result<Meas
         sealer,
         Duration::from_secs(settings.audit.checkpoint_interval_seconds),
         metrics.clone(),
-    );
+    )?;
     let measured = drive(log, tasks, seconds, Some(metrics)).await;
     for t in writer_tasks {
         t.abort();

@@ -137,7 +137,7 @@ impl Application {
                 let sealer = Sealer { key: checkpoint_key, every: settings.audit.checkpoint_every };
                 let interval = Duration::from_secs(settings.audit.checkpoint_interval_seconds);
                 let (audit, audit_tasks) =
-                    AuditLog::start(store, settings.store.max_batch, sealer, interval, metrics.clone());
+                    AuditLog::start(store, settings.store.max_batch, sealer, interval, metrics.clone())?;
                 background.extend(audit_tasks);
                 audit
             }

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 struct Job {
     event: NewEvent,
-    reply: oneshot::Sender<Result<AuditEvent, ()>>,
+    reply: Reply,
 }
 
 /// Where audit events go. The product has one sink, the group-commit writer
@@ -65,31 +65,40 @@ fn now_ms() -> u64 {
 
 impl AuditLog {
     /// Starts the writer, the checkpoint ticker and the store-health probe on
-    /// the current runtime.
+    /// the current runtime. On SQLite the writer is a thread that owns a
+    /// connection of its own (see `store::SqliteAppender`); on PostgreSQL a
+    /// task on the runtime, whose store calls are network round trips anyway.
     pub fn start(
         store: Store,
         max_batch: usize,
         sealer: Sealer,
         checkpoint_interval: Duration,
         metrics: Arc<Metrics>,
-    ) -> (AuditLog, Vec<JoinHandle<()>>) {
-        let (tx, rx) = mpsc::channel(max_batch.max(1) * 8);
-        let up = Arc::new(AtomicBool::new(true));
-        let last_ok = Arc::new(AtomicU64::new(0));
-        let tasks = vec![
-            tokio::spawn(write_loop(
-                store.clone(),
-                rx,
-                max_batch.max(1),
-                sealer.clone(),
-                up.clone(),
-                last_ok.clone(),
-                metrics.clone(),
-            )),
-            tokio::spawn(checkpoint_loop(store.clone(), sealer, checkpoint_interval)),
-            tokio::spawn(probe_loop(store.clone(), up.clone(), last_ok, metrics)),
-        ];
-        (AuditLog { sink: Arc::new(GroupCommit { tx }), up, store }, tasks)
+    ) -> Result<(AuditLog, Vec<JoinHandle<()>>), StoreError> {
+        let max_batch = max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch * 8);
+        let health = Health { up: Arc::new(AtomicBool::new(true)), last_ok: Arc::new(AtomicU64::new(0)), metrics };
+        let mut tasks = Vec::with_capacity(3);
+        match &store {
+            Store::Sqlite(s) => {
+                let appender = s.audit_appender()?;
+                let (sealer, health) = (sealer.clone(), health.clone());
+                let thread = std::thread::Builder::new()
+                    .name("audit-writer".into())
+                    .spawn(move || thread_loop(appender, rx, max_batch, sealer, health))
+                    .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+                // The thread ends when every sender is gone; joined off the runtime.
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    let _ = thread.join();
+                }));
+            }
+            Store::Postgres(_) => {
+                tasks.push(tokio::spawn(task_loop(store.clone(), rx, max_batch, sealer.clone(), health.clone())));
+            }
+        }
+        tasks.push(tokio::spawn(checkpoint_loop(store.clone(), sealer, checkpoint_interval)));
+        tasks.push(tokio::spawn(probe_loop(store.clone(), health.up.clone(), health.last_ok.clone(), health.metrics)));
+        Ok((AuditLog { sink: Arc::new(GroupCommit { tx }), up: health.up, store }, tasks))
     }
 
     /// An audit log over another sink (benchmarks only: see [`AuditSink`]).
@@ -113,53 +122,96 @@ impl AuditLog {
     }
 }
 
-async fn write_loop(
-    store: Store,
-    mut rx: mpsc::Receiver<Job>,
-    max_batch: usize,
-    sealer: Sealer,
-    up: Arc<AtomicBool>,
-    last_ok: Arc<AtomicU64>,
-    metrics: Arc<Metrics>,
-) {
-    // A batch's events and the handlers waiting for them, side by side, so
-    // that the events go to the store without a copy.
-    let mut events: Vec<NewEvent> = Vec::with_capacity(max_batch);
-    let mut replies: Vec<oneshot::Sender<Result<AuditEvent, ()>>> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.recv().await {
+type Reply = oneshot::Sender<Result<AuditEvent, ()>>;
+
+/// A batch's events and the handlers waiting for them, side by side, so
+/// that the events go to the store without a copy.
+struct Batch {
+    events: Vec<NewEvent>,
+    replies: Vec<Reply>,
+    max: usize,
+}
+
+impl Batch {
+    fn new(max: usize) -> Batch {
+        Batch { events: Vec::with_capacity(max), replies: Vec::with_capacity(max), max }
+    }
+
+    /// `first` and whatever else has queued up, to the batch's size.
+    fn fill(&mut self, first: Job, rx: &mut mpsc::Receiver<Job>) {
         let mut next = Some(first);
         while let Some(job) = next.take() {
-            events.push(job.event);
-            replies.push(job.reply);
-            if events.len() < max_batch {
+            self.events.push(job.event);
+            self.replies.push(job.reply);
+            if self.events.len() < self.max {
                 next = rx.try_recv().ok();
             }
         }
-        let started = Instant::now();
-        // The head is read and locked inside the transaction, so replicas
-        // sharing one store extend one chain, each batch after the other.
-        let result = store.append_events(&events, &sealer).await;
-        metrics.audit_commit_seconds.observe(started.elapsed().as_secs_f64());
-        metrics.audit_batch_size.observe(events.len() as f64);
-        events.clear();
+    }
+}
+
+/// What the writer reports after each commit: the store's health and the metrics.
+#[derive(Clone)]
+struct Health {
+    up: Arc<AtomicBool>,
+    last_ok: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
+}
+
+impl Health {
+    /// Answers every handler of `batch` with the commit's result.
+    fn deliver(&self, batch: &mut Batch, result: Result<Vec<AuditEvent>, StoreError>, started: Instant) {
+        self.metrics.audit_commit_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics.audit_batch_size.observe(batch.events.len() as f64);
+        batch.events.clear();
         match result {
             Ok(sealed) => {
-                up.store(true, Ordering::Relaxed);
-                last_ok.store(now_ms(), Ordering::Relaxed);
-                metrics.audit_events.inc_by(sealed.len() as u64);
-                for (reply, event) in replies.drain(..).zip(sealed) {
+                self.up.store(true, Ordering::Relaxed);
+                self.last_ok.store(now_ms(), Ordering::Relaxed);
+                self.metrics.audit_events.inc_by(sealed.len() as u64);
+                for (reply, event) in batch.replies.drain(..).zip(sealed) {
                     let _ = reply.send(Ok(event));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = replies.len(), "audit commit failed");
-                up.store(false, Ordering::Relaxed);
-                metrics.audit_failures.inc_by(replies.len() as u64);
-                for reply in replies.drain(..) {
+                tracing::error!(error = %e, events = batch.replies.len(), "audit commit failed");
+                self.up.store(false, Ordering::Relaxed);
+                self.metrics.audit_failures.inc_by(batch.replies.len() as u64);
+                for reply in batch.replies.drain(..) {
                     let _ = reply.send(Err(()));
                 }
             }
         }
+    }
+}
+
+/// SQLite: the writer thread commits on its own connection; handlers' tasks
+/// are woken straight from here.
+fn thread_loop(
+    mut appender: crate::store::SqliteAppender,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    sealer: Sealer,
+    health: Health,
+) {
+    let mut batch = Batch::new(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.fill(first, &mut rx);
+        let started = Instant::now();
+        let result = appender.append(&batch.events, &sealer);
+        health.deliver(&mut batch, result, started);
+    }
+}
+
+/// PostgreSQL: the head is checked (or locked) inside the batch's statement,
+/// so replicas sharing one store extend one chain, each batch after the other.
+async fn task_loop(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize, sealer: Sealer, health: Health) {
+    let mut batch = Batch::new(max_batch);
+    while let Some(first) = rx.recv().await {
+        batch.fill(first, &mut rx);
+        let started = Instant::now();
+        let result = store.append_events(&batch.events, &sealer).await;
+        health.deliver(&mut batch, result, started);
     }
 }
 

@@ -8,6 +8,9 @@ mod postgres;
 mod queries;
 mod schema;
 mod sqlite;
+mod sqlite_audit;
+
+pub use sqlite_audit::SqliteAppender;
 
 use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};
 use std::time::Duration;
@@ -16,6 +19,9 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the SQLite connection the audit writer owns.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("store is unavailable")]
     Unavailable,
     #[error("unsupported store url: {0}")]
@@ -74,6 +80,51 @@ impl From<&crate::config::StoreSettings> for StoreOptions {
     }
 }
 
+/// Turns at SQLite's one write lock for the writers of this process, taken
+/// in arrival order (a `tokio` mutex is fair). Without them, a writer that
+/// waits in SQLite's busy handler sleeps and polls, and under load it can miss
+/// every short gap between the audit writer's commits until its busy timeout
+/// ends. PostgreSQL has row locks and needs no turns.
+#[derive(Clone, Default)]
+pub struct WriteTurns(std::sync::Arc<tokio::sync::Mutex<()>>);
+
+impl WriteTurns {
+    pub async fn take(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.0.clone().lock_owned().await
+    }
+
+    /// For a writer on a thread of its own (never on an async worker).
+    pub fn blocking_take(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.blocking_lock()
+    }
+}
+
+/// A write transaction; on SQLite it holds this process's write turn until
+/// it commits or is dropped.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
@@ -108,8 +159,19 @@ impl Store {
 
     /// Seals and appends events in one transaction that holds the chain head
     /// (so replicas extend one chain); durable when this returns Ok.
+    /// On SQLite the audit writer appends on a connection of its own instead
+    /// ([`SqliteAppender`]); this opens one for the call.
     pub async fn append_events(&self, events: &[NewEvent], sealer: &Sealer) -> Result<Vec<AuditEvent>, StoreError> {
-        dispatch!(self, s => s.append_events(events, sealer).await)
+        match self {
+            Store::Sqlite(s) => {
+                let mut appender = s.audit_appender()?;
+                let (events, sealer) = (events.to_vec(), sealer.clone());
+                tokio::task::spawn_blocking(move || appender.append(&events, &sealer))
+                    .await
+                    .map_err(|_| StoreError::Unavailable)?
+            }
+            Store::Postgres(s) => s.append_events(events, sealer).await,
+        }
     }
 
     /// Signs a checkpoint of the head if events came after the last one.

@@ -72,8 +72,13 @@ impl PgStore {
         Ok(store)
     }
 
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        Ok(self.pool.begin().await?)
+    async fn begin_write(&self) -> Result<super::WriteTx<Postgres>, StoreError> {
+        Ok(super::WriteTx { tx: self.pool.begin().await?, _turn: None })
+    }
+
+    /// Row locks serialise PostgreSQL's writers: no turns.
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

@@ -137,14 +137,14 @@ macro_rules! shared_queries {
                 Ok(row.map(|r| ChainHead { seq: r.get(0), hash: r.get(1), checkpoint_seq: r.get(2) }))
             }
 
-            async fn lock_head(tx: &mut sqlx::Transaction<'static, $db>) -> Result<ChainHead, StoreError> {
+            async fn lock_head(tx: &mut super::WriteTx<$db>) -> Result<ChainHead, StoreError> {
                 let sql = format!("SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1{}", Self::FOR_UPDATE);
                 let r = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&mut **tx).await?;
                 Ok(ChainHead { seq: r.get(0), hash: r.get(1), checkpoint_seq: r.get(2) })
             }
 
             async fn insert_checkpoint(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut super::WriteTx<$db>,
                 c: &Checkpoint,
             ) -> Result<(), StoreError> {
                 let sql = format!(
@@ -364,6 +364,7 @@ macro_rules! shared_queries {
             }
 
             pub async fn insert_security_check(&self, c: &SecurityCheckRow) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await;
                 let sql = format!(
                     "INSERT INTO security_checks ({CHECK_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -407,6 +408,7 @@ macro_rules! shared_queries {
                 lease_until: &str,
                 limit: u32,
             ) -> Result<Vec<SecurityCheckRow>, StoreError> {
+                let _turn = self.write_turn().await;
                 let sql = format!(
                     "UPDATE security_checks SET {due_column} = $1 WHERE id IN (SELECT id FROM security_checks \
                      WHERE {state} AND {due_column} <= $2 ORDER BY {due_column} LIMIT $3{}) \
@@ -449,6 +451,7 @@ macro_rules! shared_queries {
             }
 
             pub async fn update_security_check(&self, c: &SecurityCheckRow) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "UPDATE security_checks SET status = $1, ticket = $2, decided_at = $3, next_poll_at = $4, \
                      attempts = $5, callback_state = $6, callback_attempts = $7, next_callback_at = $8 WHERE id = $9",
@@ -468,7 +471,7 @@ macro_rules! shared_queries {
             }
 
             async fn add_history(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut super::WriteTx<$db>,
                 id: &str,
                 status: &str,
                 at: &str,
@@ -573,6 +576,7 @@ macro_rules! shared_queries {
                 lease_until: &str,
                 limit: u32,
             ) -> Result<Vec<SmsMessageRow>, StoreError> {
+                let _turn = self.write_turn().await;
                 let sql = format!(
                     "UPDATE sms_messages SET next_attempt_at = $1 WHERE id IN (SELECT id FROM sms_messages \
                      WHERE status = 'queued' AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at \
@@ -686,6 +690,7 @@ macro_rules! shared_queries {
             }
 
             pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await;
                 if out {
                     sqlx::query("INSERT INTO sms_opt_outs (phone, at) VALUES ($1, $2) ON CONFLICT (phone) DO NOTHING")
                         .bind(phone)

@@ -10,6 +10,10 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    turns: super::WriteTurns,
+    path: String,
+    busy_timeout: Duration,
+    fsync_each_commit: bool,
 }
 
 super::queries::shared_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
@@ -44,7 +48,13 @@ impl SqliteStore {
             .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
             .connect_with(options)
             .await?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            pool,
+            turns: super::WriteTurns::default(),
+            path: path.to_owned(),
+            busy_timeout,
+            fsync_each_commit,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -52,8 +62,19 @@ impl SqliteStore {
     /// A write transaction that takes the write lock at once (`BEGIN
     /// IMMEDIATE`), so that it waits its turn (busy timeout) instead of failing
     /// when a read transaction would have to be upgraded.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin_write(&self) -> Result<super::WriteTx<Sqlite>, StoreError> {
+        let turn = self.turns.take().await;
+        Ok(super::WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: Some(turn) })
+    }
+
+    /// This process's turn at the write lock, for a write outside `begin_write`.
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.turns.take().await)
+    }
+
+    /// The audit log's own connection, for the writer thread (see `sqlite_audit`).
+    pub fn audit_appender(&self) -> Result<super::SqliteAppender, StoreError> {
+        super::SqliteAppender::open(&self.path, self.busy_timeout, self.fsync_each_commit, self.turns.clone())
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -82,12 +103,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// `BEGIN IMMEDIATE` makes the locked path cheap here: one writer, no network.
-    pub async fn append_events(&self, events: &[NewEvent], sealer: &Sealer) -> Result<Vec<AuditEvent>, StoreError> {
-        self.append_events_locked(events, sealer).await
-    }
-
     pub async fn probe(&self) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let mut conn = self.pool.acquire().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         sqlx::query("ROLLBACK").execute(&mut *conn).await?;

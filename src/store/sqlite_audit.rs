@@ -1,0 +1,108 @@
+//! The audit append on SQLite: one connection of its own, used by one thread.
+//!
+//! sqlx runs every SQLite connection on a worker thread of its own and hands
+//! each statement to it over a channel, so a group commit through the pool
+//! crossed three threads (handler, writer task, sqlx's thread) with a wake-up
+//! each way per statement. Here the writer thread owns a plain `rusqlite`
+//! connection (the same bundled SQLite, `libsqlite3-sys`, as sqlx's), prepares
+//! its statements once and runs a whole batch without leaving the thread.
+//!
+//! The transaction is the same as everywhere else: the head is read under the
+//! write lock (`BEGIN IMMEDIATE`), the batch is sealed after it, the events,
+//! a checkpoint when one is due and the new head are written, and the commit
+//! returns only when SQLite has synced (`synchronous = FULL` by default).
+
+use super::{ChainHead, StoreError, WriteTurns};
+use crate::audit::{AuditEvent, NewEvent, Sealer};
+use rusqlite::{Connection, OpenFlags, params};
+use std::time::Duration;
+
+const INSERT_EVENT: &str = "INSERT INTO audit_events (seq, id, at, client_id, center_id, operator_id, action, \
+     subject, purpose, case_ref, outcome, http_status, cache, duration_ms, prev_hash, hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+const INSERT_CHECKPOINT: &str =
+    "INSERT INTO audit_checkpoints (seq, hash, at, prev_seq, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const READ_HEAD: &str = "SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1";
+const WRITE_HEAD: &str = "UPDATE audit_head SET seq = ?1, hash = ?2, checkpoint_seq = ?3 WHERE id = 1";
+
+/// A connection that appends audit batches. Not `Sync`: one thread owns it.
+pub struct SqliteAppender {
+    conn: Connection,
+    turns: WriteTurns,
+}
+
+impl SqliteAppender {
+    /// Opens a second connection to the store's (already migrated) file with
+    /// the same durability settings as the pool's.
+    pub(super) fn open(
+        path: &str,
+        busy_timeout: Duration,
+        fsync_each_commit: bool,
+        turns: WriteTurns,
+    ) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        // journal_mode is a property of the file (WAL, set by the pool);
+        // synchronous is per connection and must be set here too.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", if fsync_each_commit { "FULL" } else { "NORMAL" })?;
+        // The writer touches the newest pages of the table and its indexes.
+        conn.pragma_update(None, "cache_size", -16384)?;
+        conn.set_prepared_statement_cache_capacity(8);
+        Ok(SqliteAppender { conn, turns })
+    }
+
+    /// Seals `events` after the head and commits them; durable on Ok.
+    pub fn append(&mut self, events: &[NewEvent], sealer: &Sealer) -> Result<Vec<AuditEvent>, StoreError> {
+        // Other writers of this process queue fairly for the same turn.
+        let _turn = self.turns.blocking_take();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let head = tx
+            .prepare_cached(READ_HEAD)?
+            .query_row([], |r| Ok(ChainHead { seq: r.get(0)?, hash: r.get(1)?, checkpoint_seq: r.get(2)? }))?;
+        let sealed = crate::audit::seal(&head, events);
+        let Some(last) = sealed.last() else { return Ok(sealed) };
+        {
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for e in &sealed {
+                insert.execute(params![
+                    e.seq,
+                    e.id,
+                    e.at,
+                    e.client_id,
+                    e.center_id,
+                    e.operator_id,
+                    e.action.as_str(),
+                    e.subject,
+                    e.purpose,
+                    e.case_ref,
+                    e.outcome,
+                    e.http_status,
+                    e.cache.as_str(),
+                    e.duration_ms as i64,
+                    e.prev_hash,
+                    e.hash,
+                ])?;
+            }
+        }
+        let mut checkpoint_seq = head.checkpoint_seq;
+        if last.seq - head.checkpoint_seq >= sealer.every {
+            let c = sealer.key.checkpoint(last.seq, &last.hash, &crate::audit::now_rfc3339(), head.checkpoint_seq);
+            tx.prepare_cached(INSERT_CHECKPOINT)?.execute(params![
+                c.seq,
+                c.hash,
+                c.at,
+                c.prev_seq,
+                c.key_id,
+                c.signature
+            ])?;
+            checkpoint_seq = last.seq;
+        }
+        tx.prepare_cached(WRITE_HEAD)?.execute(params![last.seq, last.hash, checkpoint_seq])?;
+        tx.commit()?;
+        Ok(sealed)
+    }
+}
