@@ -127,6 +127,10 @@ curl -sf -X POST "http://$API_NORMAL/v1/national-id/verify" -H "Authorization: B
 CPU_PIDS=${PIDS[1]} run nid_hit_normal 64 "http://$API_NORMAL/v1/national-id/verify" TOKEN="$NTOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
 run nid_hit_256 256 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="${NID_BODY//\{ID\}/29001011300036}"
 CPU_PIDS=$BARE_PID run bare_256 256 "http://$BARE/hello" BODY="${NID_BODY//\{ID\}/29001011300036}"
+# The miss path at one connection: what the gateway adds to the registry's own latency.
+CPU_PIDS=${PIDS[0]} run nid_direct_1 1 "http://$SANDBOX/national-id/soap" BODY="$SOAP_NID" IDS_FILE="$WORK/ids-a" CONTENT_TYPE='text/xml; charset=utf-8' \
+  SOAP_ACTION='"urn:bawaba:sandbox:national-id#GetCitizen"'
+run nid_miss_1 1 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="$NID_BODY" IDS_FILE="$WORK/ids-b"
 run nid_direct 8 "http://$SANDBOX/national-id/soap" BODY="$SOAP_NID" IDS_FILE="$WORK/ids-a" CONTENT_TYPE='text/xml; charset=utf-8' \
   SOAP_ACTION='"urn:bawaba:sandbox:national-id#GetCitizen"'
 run nid_miss 8 "http://$API/v1/national-id/verify" TOKEN="$TOKEN" BODY="$NID_BODY" IDS_FILE="$WORK/ids-b"
@@ -140,6 +144,20 @@ run re_hit 64 "http://$API/v1/real-estate/verify" TOKEN="$TOKEN" BODY="${RE_BODY
 run re_direct 8 "http://$SANDBOX/real-estate/soap" BODY="$SOAP_RE" IDS_FILE="$WORK/properties-a" CONTENT_TYPE='text/xml; charset=utf-8' \
   SOAP_ACTION='"urn:bawaba:sandbox:real-estate#GetProperty"'
 run re_miss 8 "http://$API/v1/real-estate/verify" TOKEN="$TOKEN" BODY="$RE_BODY" IDS_FILE="$WORK/properties-b"
+
+RSS_AFTER_HITS=$(awk '/^VmRSS/{print $2/1024 " MiB"}' /proc/"$GATEWAY_PID"/status)
+RSS_PEAK_HITS=$(awk '/^VmHWM/{print $2/1024 " MiB"}' /proc/"$GATEWAY_PID"/status)
+# The disk's own fsync latency, in the same run, beside the miss path.
+python3 - "$WORK/fsync.probe" >"$WORK/fsync.json" <<'PY'
+import json, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT)
+ts = []
+for _ in range(500):
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter(); os.fsync(fd); ts.append(time.perf_counter() - t)
+ts.sort()
+print(json.dumps({"n": len(ts), "p50_ms": ts[len(ts) // 2] * 1e3, "p99_ms": ts[int(len(ts) * 0.99)] * 1e3}))
+PY
 
 # The asynchronous parts come before the SMS load, whose delivery reports keep
 # the gateway busy for a while after it.
@@ -157,27 +175,37 @@ run smsc_direct 64 "http://$SANDBOX/smsc/v1/messages" \
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); a.update(json.load(open(sys.argv[2]))); print(json.dumps(a))' \
   "$WORK/drive-security.json" "$WORK/drive-sms.json" >"$WORK/drive.json"
 
-python3 - "$WORK/results" "$WORK/drive.json" "$(curl -sf "http://$API/metrics")" <<'PY'
+python3 - "$WORK/results" "$WORK/drive.json" "$(curl -sf "http://$API/metrics")" "$WORK/fsync.json" "$RSS_AFTER_HITS" "$RSS_PEAK_HITS" <<'PY'
 import sys, json, re
 rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
 drive = json.load(open(sys.argv[2]))
 metrics = sys.argv[3]
-def row(label, g, base, blabel, kind):
+def row(label, g, base, blabel, kind, base2=None, b2label=None):
     a, b = rows[g], rows[base]
-    ratio = f"{a[0]/b[0]:.2f}× throughput" if kind == "x" else f"+{a[1]-b[1]:.2f} ms p50"
-    print(f"| {label} | {a[0]:.0f} | {a[1]:.2f} | {a[2]:.2f} | {int(a[3])} | {blabel} | {b[0]:.0f} | {b[1]:.2f} | {b[2]:.2f} | {ratio} |")
-print("| path | req/s | p50 ms | p99 ms | errors | baseline | req/s | p50 ms | p99 ms | ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-row("national ID, cache hit (64 conns)", "nid_hit", "bare", "bare actix-web JSON", "x")
-row("national ID, cache hit, store.sqlite_synchronous=normal", "nid_hit_normal", "bare", "bare actix-web JSON", "x")
-row("national ID, cache hit (256 conns)", "nid_hit_256", "bare_256", "bare actix-web JSON (256 conns)", "x")
+    if kind == "x":
+        ratio = f"{a[0]/b[0]:.2f}× {blabel}"
+        if base2:
+            ratio += f", {a[0]/rows[base2][0]:.2f}× {b2label}"
+    else:
+        ratio = f"+{a[1]-b[1]:.2f} ms p50, +{a[2]-b[2]:.2f} ms p99"
+    print(f"| {label} | {a[0]:.0f} | {a[1]:.2f} | {a[2]:.2f} | {int(a[3])} | {a[5]:.1f} | {blabel} | {b[0]:.0f} | {b[1]:.2f} | {b[2]:.2f} | {b[5]:.1f} | {ratio} |")
+print("| path | req/s | p50 ms | p99 ms | errors | server CPU µs/req | baseline | req/s | p50 ms | p99 ms | CPU µs/req | ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+row("nginx proxy_cache hit (one worker, 64 conns)", "nginx", "bare", "bare actix-web JSON", "x")
+row("national ID, cache hit (64 conns)", "nid_hit", "bare", "bare", "x", "nginx", "nginx")
+row("national ID, cache hit, store.sqlite_synchronous=normal", "nid_hit_normal", "bare", "bare", "x", "nginx", "nginx")
+row("national ID, cache hit (256 conns)", "nid_hit_256", "bare_256", "bare (256 conns)", "x")
+row("national ID, cache miss (1 conn)", "nid_miss_1", "nid_direct_1", "sandbox SOAP direct (1 conn)", "ms")
 row("national ID, cache miss (8 conns)", "nid_miss", "nid_direct", "sandbox SOAP direct", "ms")
-row("commercial register, cache hit", "cr_hit", "bare", "bare actix-web JSON", "x")
+row("commercial register, cache hit", "cr_hit", "bare", "bare", "x", "nginx", "nginx")
 row("commercial register, cache miss", "cr_miss", "cr_direct", "sandbox REST direct", "ms")
-row("real estate, cache hit", "re_hit", "bare", "bare actix-web JSON", "x")
+row("real estate, cache hit", "re_hit", "bare", "bare", "x", "nginx", "nginx")
 row("real estate, cache miss", "re_miss", "re_direct", "sandbox SOAP direct", "ms")
-row("SMS accepted at the API (64 conns)", "sms_accept", "bare", "bare actix-web JSON", "x")
-row("SMSC submit direct (the dispatch baseline)", "smsc_direct", "bare", "bare actix-web JSON", "x")
+row("SMS accepted at the API (64 conns)", "sms_accept", "bare", "bare", "x")
+row("SMSC submit direct (the dispatch baseline)", "smsc_direct", "bare", "bare", "x")
+f = json.load(open(sys.argv[4]))
+print(f"\nfsync of a 4 KiB write on the store's disk, same run: p50 {f['p50_ms']:.3f} ms, p99 {f['p99_ms']:.3f} ms ({f['n']} fsyncs)")
+print(f"gateway memory after the hit-path loads: RSS {sys.argv[5]} (peak {sys.argv[6]})")
 print()
 s = drive["security"]
 print(f"| security checks | {s['n']} checks decided in {s['gateway_s']:.1f} s = **{s['gateway_per_min']:.0f}/min** | baseline: the directorate driven directly (submit + poll) | {s['direct_s']:.1f} s = {s['direct_per_min']:.0f}/min | ratio {s['gateway_per_min']/s['direct_per_min']:.2f} |")

@@ -172,7 +172,8 @@ async fn finish(
     } else {
         response
     };
-    let facts = note.0.borrow().clone();
+    // The handler is done with the note: its facts move into the event.
+    let facts = std::mem::take(&mut *note.0.borrow_mut());
     let status = response.status();
     let outcome = match response.response().extensions().get::<Problem>() {
         Some(p) => p.0.code().to_owned(),

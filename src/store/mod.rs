@@ -4,6 +4,7 @@
 //! keys. Registry data is never stored here: it lives only in the in-memory cache.
 
 pub mod group;
+mod pg_audit;
 mod postgres;
 mod queries;
 mod schema;
@@ -22,6 +23,9 @@ pub enum StoreError {
     /// From the SQLite connection the audit writer owns.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// From the PostgreSQL connection the audit writer owns.
+    #[error("database error: {0}")]
+    Pg(String),
     #[error("store is unavailable")]
     Unavailable,
     #[error("unsupported store url: {0}")]

@@ -14,6 +14,72 @@ pub struct PgStore {
     pool: PgPool,
     /// The head this replica last wrote (None: read it from the store).
     head: Arc<Mutex<Option<ChainHead>>>,
+    /// The audit writer's own connection (see `pg_audit`); None: the pool's.
+    audit: Option<Arc<AuditConnection>>,
+}
+
+/// The audit writer's connection with its prepared statement, opened on
+/// first use and again after it breaks.
+struct AuditConnection {
+    target: super::pg_audit::PgAuditTarget,
+    live: tokio::sync::Mutex<Option<(tokio_postgres::Client, tokio_postgres::Statement)>>,
+}
+
+/// The parameter types of [`APPEND`], in order.
+const APPEND_TYPES: [tokio_postgres::types::Type; 29] = {
+    use tokio_postgres::types::Type;
+    [
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::INT8_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::INT8_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BOOL,
+        Type::INT8,
+    ]
+};
+
+impl AuditConnection {
+    /// Runs [`APPEND`] with `params`; (head moved, events inserted).
+    async fn append(&self, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<(i64, i64), StoreError> {
+        let mut live = self.live.lock().await;
+        if live.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            let client = self.target.connect().await?;
+            let statement = client.prepare_typed(APPEND, &APPEND_TYPES).await.map_err(super::pg_audit::pg_error)?;
+            *live = Some((client, statement));
+        }
+        let (client, statement) = live.as_ref().expect("connected above");
+        match client.query_one(statement, params).await {
+            Ok(row) => Ok((row.get(0), row.get(1))),
+            Err(e) => {
+                // Whether it committed is unknown; a new connection next time.
+                *live = None;
+                Err(super::pg_audit::pg_error(e))
+            }
+        }
+    }
 }
 
 /// One statement appends a batch: it moves the head only if it is still
@@ -23,7 +89,7 @@ pub struct PgStore {
 /// COMMIT), which matters over TCP. When another replica moved the head
 /// meanwhile (or signed a checkpoint), nothing is written and the batch is
 /// sealed again after the new head.
-const APPEND: &str = "WITH head AS (
+pub(super) const APPEND: &str = "WITH head AS (
     UPDATE audit_head SET seq = $1, hash = $2, checkpoint_seq = $3 WHERE id = 1 AND seq = $4 AND hash = $5
         AND checkpoint_seq = $29 RETURNING 1
 ), events AS (
@@ -67,7 +133,18 @@ impl PgStore {
             .test_before_acquire(true)
             .connect_with(options)
             .await?;
-        let store = PgStore { pool, head: Arc::default() };
+        let audit = match super::pg_audit::PgAuditTarget::from_url(url) {
+            Ok(target) => Some(Arc::new(AuditConnection { target, live: tokio::sync::Mutex::new(None) })),
+            Err(why) => {
+                tracing::warn!(
+                    reason = %why,
+                    "the audit log appends through the pool (without TCP_NODELAY): the store URL has what its own \
+                     connection does not support"
+                );
+                None
+            }
+        };
+        let store = PgStore { pool, head: Arc::default(), audit };
         store.migrate().await?;
         Ok(store)
     }
@@ -147,47 +224,97 @@ impl PgStore {
                 key_id: String::new(),
                 signature: String::new(),
             });
-            let result = sqlx::query(APPEND)
-                .bind(last.seq)
-                .bind(&last.hash)
-                .bind(if checkpoint.is_some() { last.seq } else { head.checkpoint_seq })
-                .bind(head.seq)
-                .bind(&head.hash)
-                .bind(sealed.iter().map(|e| e.seq).collect::<Vec<i64>>())
-                .bind(text(|e| e.id.clone()))
-                .bind(text(|e| e.at.clone()))
-                .bind(column(|e| e.client_id.clone()))
-                .bind(column(|e| e.center_id.clone()))
-                .bind(column(|e| e.operator_id.clone()))
-                .bind(text(|e| e.action.as_str().to_owned()))
-                .bind(column(|e| e.subject.clone()))
-                .bind(column(|e| e.purpose.clone()))
-                .bind(column(|e| e.case_ref.clone()))
-                .bind(text(|e| e.outcome.clone()))
-                .bind(sealed.iter().map(|e| e.http_status as i64).collect::<Vec<i64>>())
-                .bind(text(|e| e.cache.as_str().to_owned()))
-                .bind(sealed.iter().map(|e| e.duration_ms as i64).collect::<Vec<i64>>())
-                .bind(text(|e| e.prev_hash.clone()))
-                .bind(text(|e| e.hash.clone()))
-                .bind(cp.seq)
-                .bind(cp.hash)
-                .bind(cp.at)
-                .bind(cp.prev_seq)
-                .bind(cp.key_id)
-                .bind(cp.signature)
-                .bind(checkpoint.is_some())
-                .bind(head.checkpoint_seq)
-                .fetch_one(&self.pool)
-                .await;
-            let row = match result {
-                Ok(row) => row,
+            let seqs: Vec<i64> = sealed.iter().map(|e| e.seq).collect();
+            let (ids, ats) = (text(|e| e.id.clone()), text(|e| e.at.clone()));
+            let (clients, centers) = (column(|e| e.client_id.clone()), column(|e| e.center_id.clone()));
+            let (operators, actions) = (column(|e| e.operator_id.clone()), text(|e| e.action.as_str().to_owned()));
+            let (subjects, purposes) = (column(|e| e.subject.clone()), column(|e| e.purpose.clone()));
+            let (case_refs, outcomes) = (column(|e| e.case_ref.clone()), text(|e| e.outcome.clone()));
+            let statuses: Vec<i64> = sealed.iter().map(|e| e.http_status as i64).collect();
+            let caches = text(|e| e.cache.as_str().to_owned());
+            let durations: Vec<i64> = sealed.iter().map(|e| e.duration_ms as i64).collect();
+            let (prevs, hashes) = (text(|e| e.prev_hash.clone()), text(|e| e.hash.clone()));
+            let new_checkpoint_seq = if checkpoint.is_some() { last.seq } else { head.checkpoint_seq };
+            let has_checkpoint = checkpoint.is_some();
+            let result: Result<(i64, i64), StoreError> = match &self.audit {
+                Some(audit) => {
+                    audit
+                        .append(&[
+                            &last.seq,
+                            &last.hash,
+                            &new_checkpoint_seq,
+                            &head.seq,
+                            &head.hash,
+                            &seqs,
+                            &ids,
+                            &ats,
+                            &clients,
+                            &centers,
+                            &operators,
+                            &actions,
+                            &subjects,
+                            &purposes,
+                            &case_refs,
+                            &outcomes,
+                            &statuses,
+                            &caches,
+                            &durations,
+                            &prevs,
+                            &hashes,
+                            &cp.seq,
+                            &cp.hash,
+                            &cp.at,
+                            &cp.prev_seq,
+                            &cp.key_id,
+                            &cp.signature,
+                            &has_checkpoint,
+                            &head.checkpoint_seq,
+                        ])
+                        .await
+                }
+                None => sqlx::query(APPEND)
+                    .bind(last.seq)
+                    .bind(&last.hash)
+                    .bind(new_checkpoint_seq)
+                    .bind(head.seq)
+                    .bind(&head.hash)
+                    .bind(&seqs)
+                    .bind(&ids)
+                    .bind(&ats)
+                    .bind(&clients)
+                    .bind(&centers)
+                    .bind(&operators)
+                    .bind(&actions)
+                    .bind(&subjects)
+                    .bind(&purposes)
+                    .bind(&case_refs)
+                    .bind(&outcomes)
+                    .bind(&statuses)
+                    .bind(&caches)
+                    .bind(&durations)
+                    .bind(&prevs)
+                    .bind(&hashes)
+                    .bind(cp.seq)
+                    .bind(&cp.hash)
+                    .bind(&cp.at)
+                    .bind(cp.prev_seq)
+                    .bind(&cp.key_id)
+                    .bind(&cp.signature)
+                    .bind(has_checkpoint)
+                    .bind(head.checkpoint_seq)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(StoreError::from)
+                    .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?))),
+            };
+            let (moved, inserted) = match result {
+                Ok(counts) => counts,
                 Err(e) => {
                     // The outcome is unknown: read the head afresh next time.
                     self.cache_head(None);
-                    return Err(e.into());
+                    return Err(e);
                 }
             };
-            let (moved, inserted): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
             if moved == 1 && inserted == sealed.len() as i64 {
                 let checkpoint_seq = if checkpoint.is_some() { last.seq } else { head.checkpoint_seq };
                 self.cache_head(Some(ChainHead { seq: last.seq, hash: last.hash.clone(), checkpoint_seq }));
