@@ -106,6 +106,8 @@ impl Application {
     /// measure the request path beside a sink that keeps nothing.
     pub async fn build_with(settings: Settings, audit_sink: Option<Arc<dyn AuditSink>>) -> anyhow::Result<Application> {
         let metrics = Arc::new(Metrics::new());
+        // Counted by the process-wide logger (see telemetry), shown by every gateway.
+        let _ = metrics.registry.register(Box::new(crate::telemetry::malformed_requests().clone()));
         let mut background = Vec::new();
 
         let mut sandbox_handle = None;
@@ -219,10 +221,11 @@ impl Application {
                 max_segments: settings.sms.max_segments,
                 smsc_secret: settings.sms.smsc_secret.clone(),
             },
-            clients,
+            clients: clients.clone(),
             policy: purposes,
             tokens: TokenService::new(
                 keys,
+                clients,
                 &settings.auth.issuer,
                 &settings.auth.audience,
                 Duration::from_secs(settings.auth.token_ttl_seconds),
@@ -238,15 +241,22 @@ impl Application {
             registries,
         });
         let metrics_data = web::Data::new(metrics);
+        let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
+        let body_deadline = web::Data::new(crate::http::body::RequestTimeout(request_timeout));
+        let tls = settings.server.tls_cert.is_some();
         let factory = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(metrics_data.clone())
+                .app_data(body_deadline.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
+                .wrap(crate::http::security_headers(tls))
                 .configure(crate::http::routes)
         };
-        let tls = settings.server.tls_cert.is_some();
-        let mut server = HttpServer::new(factory).shutdown_timeout(10);
+        let mut server = HttpServer::new(factory)
+            .shutdown_timeout(10)
+            .client_request_timeout(request_timeout)
+            .keep_alive(Duration::from_secs(settings.server.keep_alive_seconds));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

@@ -43,6 +43,11 @@ pub struct ServerSettings {
     /// TLS 1.2/1.3 (rustls).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// A client must send its request head, and then its body, each within
+    /// this long (408 and the connection closed otherwise).
+    pub client_request_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub keep_alive_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -212,6 +217,13 @@ impl Settings {
             if !path.exists() {
                 p.push("audit.trusted_public_keys", &path.display().to_string(), "file does not exist");
             }
+        }
+        if self.server.client_request_timeout_ms == 0 {
+            p.push(
+                "server.client_request_timeout_ms",
+                "0",
+                "must be at least 1 (a client must send its request in time)",
+            );
         }
         if self.store.max_batch == 0 {
             p.push("store.max_batch", "0", "must be at least 1");

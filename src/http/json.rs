@@ -1,16 +1,18 @@
 //! The JSON body extractor of `/v1`: `application/json` only (415), at most
-//! 64 KiB (413), unknown fields rejected, and every parse error named by its
-//! field path (400).
+//! 64 KiB (413), read within the request's deadline (408), unknown fields
+//! rejected, objects only (an array where an object belongs is refused, never
+//! read positionally), and every parse error named by its field path (400).
 
+use super::body;
+use super::json_objects::Objects;
 use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
 
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub const BODY_LIMIT: usize = body::JSON_LIMIT;
 
 pub struct ApiJson<T>(pub T);
 
@@ -29,27 +31,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = is_json(req);
-        let declared: Option<usize> = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let mut payload = payload.take();
+        let (payload, declared, deadline) = body::prepare(req, payload);
         Box::pin(async move {
             if !json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            if declared.is_some_and(|n| n > BODY_LIMIT) {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            let mut body = Vec::with_capacity(declared.unwrap_or(512).min(BODY_LIMIT));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::invalid_detail("The request body could not be read."))?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(ApiError::PayloadTooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = body::read(payload, declared, BODY_LIMIT, deadline).await?;
             parse(&body).map(ApiJson)
         })
     }
@@ -58,8 +45,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 /// Parses a JSON body into `T`, naming the failing field.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize::<_, T>(Objects(&mut *de)) {
+        // Characters after the value are refused, as `serde_json::from_slice` does.
+        Ok(v) => match de.end() {
+            Ok(()) => Ok(v),
+            Err(e) => Err(ApiError::invalid_detail(format!(
+                "The body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ))),
+        },
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
