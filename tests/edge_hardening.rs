@@ -495,3 +495,109 @@ async fn malformed_requests_are_counted_and_at_most_a_rare_warning() {
         .unwrap_or_else(|| panic!("no malformed-request counter:\n{metrics}"));
     assert!(count >= 15, "counted {count}");
 }
+
+// ---- check-config ----
+
+/// Runs the binary in the repository root with only `env` as BAWABA__ variables.
+fn bawaba(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bawaba"));
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).stdin(std::process::Stdio::null());
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("BAWABA__")) {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("the binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn line_of<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} not reported:\n{out}"))
+}
+
+#[test]
+fn check_config_reports_every_wrong_value_in_one_run_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(
+        &path,
+        r#"
+[server]
+workers = "many"
+listen = "nowhere"
+[store]
+max_batch = -1
+[sandbox]
+enabled = "yes"
+[log]
+format = "xml"
+[registries.national_id]
+timeout_ms = "2s"
+[registries.smsc]
+max_attempts = 1.5
+"#,
+    )
+    .unwrap();
+    let (code, out) =
+        bawaba(&["check-config", "--config", path.to_str().unwrap()], &[("BAWABA__AUTH__TOKEN_TTL_SECONDS", "soon")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(line_of(&out, "server.workers").contains("expected a positive integer"), "{out}");
+    assert!(line_of(&out, "server.listen").contains("IP address and a port"), "{out}");
+    assert!(line_of(&out, "store.max_batch").contains("expected a positive integer"), "{out}");
+    assert!(line_of(&out, "sandbox.enabled").contains("true or false"), "{out}");
+    let timeout = line_of(&out, "registries.national_id.timeout_ms");
+    assert!(timeout.contains("\"2s\"") && timeout.contains("expected a positive integer"), "{timeout}");
+    assert!(line_of(&out, "registries.smsc.max_attempts").contains("expected a positive integer"), "{out}");
+    let ttl = line_of(&out, "auth.token_ttl_seconds");
+    assert!(ttl.contains("BAWABA__AUTH__TOKEN_TTL_SECONDS") && ttl.contains("soon"), "{ttl}");
+    // And the checks on values go on beside the type errors.
+    assert!(line_of(&out, "log.format").contains("xml"), "{out}");
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(line.contains(';') || line.contains("must"), "each problem says how to fix it: {line}");
+    }
+}
+
+#[test]
+fn check_config_refuses_missing_or_invalid_referenced_files_as_serve_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let purposes = dir.path().join("purposes.toml");
+    std::fs::write(&purposes, "[purposes]\nbuilding_permit = \"national_id.verify\"\nshop = [\"no.such\"]\n").unwrap();
+    let templates = dir.path().join("templates.toml");
+    std::fs::write(&templates, "[templates.request_status\nar = 1\n").unwrap();
+    let clients = dir.path().join("clients.toml");
+    std::fs::write(
+        &clients,
+        "[[clients]]\nclient_id = \"a\"\nsecret_hash = \"x\"\nscopes = \"all\"\nrate_per_second = \"fast\"\nrate_burst = 1\ncolour = 1\n",
+    )
+    .unwrap();
+    let config = dir.path().join("bawaba.toml");
+    let store = format!("sqlite://{}", dir.path().join("bawaba.db").display());
+    let text = format!(
+        "[auth]\nclients_file = {:?}\npurposes_file = {:?}\n[sms]\ntemplates_file = {:?}\n[store]\nurl = {store:?}\n",
+        clients.display().to_string(),
+        purposes.display().to_string(),
+        templates.display().to_string(),
+    );
+    std::fs::write(&config, &text).unwrap();
+    let (code, out) = bawaba(&["check-config", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(!out.contains("configuration ok"), "{out}");
+    let clients_shown = clients.display().to_string();
+    for needle in ["clients[0].scopes", "clients[0].rate_per_second", "clients[0].colour"] {
+        assert!(out.lines().any(|l| l.starts_with(&clients_shown) && l.contains(needle)), "{needle}:\n{out}");
+    }
+    assert!(out.contains("purposes.building_permit") && out.contains("expected an array"), "{out}");
+    assert!(out.contains(&templates.display().to_string()) && out.contains("unclosed table"), "{out}");
+    // serve refuses the same configuration, before it opens anything.
+    let (code, served) = bawaba(&["serve", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{served}");
+    assert!(served.contains("clients[0].rate_per_second") && served.contains("unclosed table"), "{served}");
+    assert!(!dir.path().join("bawaba.db").exists(), "nothing was started");
+
+    // A clients file that is not there at all.
+    let missing = text.replace(&clients.display().to_string(), &dir.path().join("gone.toml").display().to_string());
+    std::fs::write(&config, missing).unwrap();
+    let (code, out) = bawaba(&["check-config", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(line_of(&out, "auth.clients_file").contains("cannot be read"), "{out}");
+}

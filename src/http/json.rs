@@ -146,6 +146,36 @@ mod tests {
     }
 
     #[test]
+    fn an_array_is_never_read_as_an_object() {
+        let r = parse::<Body>(br#"["x", {"b": 1}]"#);
+        assert_eq!(field_errors(r), [("body".into(), "wrong type, expected an object".into())]);
+        let r = parse::<Body>(br#"{"a": "x", "inner": [1]}"#);
+        assert_eq!(field_errors(r), [("inner".into(), "wrong type, expected an object".into())]);
+        assert!(parse::<Body>(br#"{"a": "x", "inner": {"b": 1}}"#).is_ok());
+    }
+
+    #[test]
+    fn arrays_of_objects_and_optional_objects_still_parse() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            list: Vec<Inner>,
+            maybe: Option<Inner>,
+        }
+        let r = parse::<Outer>(br#"{"list": [{"b": 1}, {"b": 2}], "maybe": {"b": 3}}"#);
+        assert!(r.is_ok());
+        let r = parse::<Outer>(br#"{"list": [[1]], "maybe": null}"#);
+        assert_eq!(r.err().unwrap().field_errors()[0].field, "list[0]");
+        let r = parse::<Outer>(br#"{"list": [], "maybe": [3]}"#);
+        assert_eq!(r.err().unwrap().field_errors()[0].field, "maybe");
+    }
+
+    #[test]
+    fn characters_after_the_body_are_refused() {
+        assert_eq!(parse::<Body>(br#"{"a": "x", "inner": {"b": 1}} {}"#).unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
     fn malformed_json_is_an_invalid_request() {
         let r = parse::<Body>(b"{\"a\":");
         assert_eq!(r.unwrap_err().code(), "invalid_request");
