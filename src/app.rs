@@ -67,7 +67,14 @@ pub fn hardening_problems(settings: &Settings) -> anyhow::Result<Vec<String>> {
     if settings.sms.smsc_secret == DEMO_SMSC_SECRET {
         problems.push(format!("server.listen {addr} is not loopback: sms.smsc_secret is the demo secret"));
     }
-    let clients = load_clients(settings)?;
+    // A clients file that cannot be read is reported with the rest.
+    let clients = match load_clients(settings) {
+        Ok(clients) => clients,
+        Err(e) => {
+            problems.push(e.to_string());
+            return Ok(problems);
+        }
+    };
     for c in &clients.clients {
         let demo_secret = DEMO_SECRETS.iter().any(|s| crate::auth::verify_secret_hash(&c.secret_hash, s));
         let demo_callback = c.callback_secret.as_deref().is_some_and(|s| DEMO_CALLBACK_SECRETS.contains(&s));

@@ -119,6 +119,20 @@ async fn a_body_sent_in_time_is_answered_as_usual() {
     assert_eq!(status_of(&answer), 401, "{answer}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_after_keep_alive_seconds() {
+    let app = TestApp::spawn_with(|s| s.server.keep_alive_seconds = 1).await;
+    let h = host(&app);
+    let mut stream = tokio::net::TcpStream::connect(&h).await.unwrap();
+    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {h}\r\n\r\n").as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the idle connection was closed");
+    assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 200);
+    assert!(started.elapsed() >= Duration::from_millis(800), "kept for a while: {:?}", started.elapsed());
+}
+
 // ---- tokens ----
 
 /// The gateway's signing key, read from its store (no HTTP call reveals it).

@@ -162,6 +162,8 @@ pub struct RegistrySettings {
     pub client_key: Option<PathBuf>,
 }
 
+const MISSING_FILE_FIX: &str = "give the path of an existing file, or remove the key";
+
 /// The registries this build knows; each must have a settings block.
 pub const REGISTRIES: &[&str] = &["national_id", "commercial_register", "real_estate", "security", "smsc"];
 
@@ -225,7 +227,12 @@ impl Settings {
         }
         for path in &self.audit.trusted_public_keys {
             if !path.exists() {
-                p.push("audit.trusted_public_keys", &path.display().to_string(), "file does not exist");
+                p.push_fix(
+                    "audit.trusted_public_keys",
+                    &path.display().to_string(),
+                    "file does not exist",
+                    MISSING_FILE_FIX,
+                );
             }
         }
         if self.server.client_request_timeout_ms == 0 {
@@ -249,7 +256,7 @@ impl Settings {
             if let Some(path) = path
                 && !path.exists()
             {
-                p.push(key, &path.display().to_string(), "file does not exist");
+                p.push_fix(key, &path.display().to_string(), "file does not exist", MISSING_FILE_FIX);
             }
         }
         if self.auth.token_ttl_seconds == 0 || self.auth.token_ttl_seconds > 900 {
@@ -330,7 +337,7 @@ impl Settings {
                 if let Some(path) = path
                     && !path.exists()
                 {
-                    p.push(&key(k), &path.display().to_string(), "file does not exist");
+                    p.push_fix(&key(k), &path.display().to_string(), "file does not exist", MISSING_FILE_FIX);
                 }
             }
         }
