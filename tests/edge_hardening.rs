@@ -99,6 +99,19 @@ async fn a_body_sent_a_byte_at_a_time_is_cut_off_with_408_and_the_connection_clo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dripped_body_nobody_reads_does_not_hold_the_connection() {
+    let app = TestApp::spawn_with(|s| s.server.client_request_timeout_ms = 1000).await;
+    let h = host(&app);
+    let head = format!(
+        "POST /v1/national-id/verify HTTP/1.1\r\nHost: {h}\r\nAuthorization: Bearer not-a-token\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+    );
+    let (answer, _, closed) = drip(&app, head, vec![b' '; 200]).await;
+    assert_eq!(status_of(&answer), 401, "{answer}");
+    assert!(closed, "the connection does not stay open for the rest of the body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_sent_in_time_is_answered_as_usual() {
     let app = TestApp::spawn_with(|s| s.server.client_request_timeout_ms = 1000).await;
     let h = host(&app);
