@@ -67,7 +67,14 @@ pub fn hardening_problems(settings: &Settings) -> anyhow::Result<Vec<String>> {
     if settings.sms.smsc_secret == DEMO_SMSC_SECRET {
         problems.push(format!("server.listen {addr} is not loopback: sms.smsc_secret is the demo secret"));
     }
-    let clients = load_clients(settings)?;
+    // A clients file that cannot be read is reported with the rest.
+    let clients = match load_clients(settings) {
+        Ok(clients) => clients,
+        Err(e) => {
+            problems.push(e.to_string());
+            return Ok(problems);
+        }
+    };
     for c in &clients.clients {
         let demo_secret = DEMO_SECRETS.iter().any(|s| crate::auth::verify_secret_hash(&c.secret_hash, s));
         let demo_callback = c.callback_secret.as_deref().is_some_and(|s| DEMO_CALLBACK_SECRETS.contains(&s));
@@ -106,6 +113,8 @@ impl Application {
     /// measure the request path beside a sink that keeps nothing.
     pub async fn build_with(settings: Settings, audit_sink: Option<Arc<dyn AuditSink>>) -> anyhow::Result<Application> {
         let metrics = Arc::new(Metrics::new());
+        // Counted by the process-wide logger (see telemetry), shown by every gateway.
+        let _ = metrics.registry.register(Box::new(crate::telemetry::malformed_requests().clone()));
         let mut background = Vec::new();
 
         let mut sandbox_handle = None;
@@ -219,10 +228,11 @@ impl Application {
                 max_segments: settings.sms.max_segments,
                 smsc_secret: settings.sms.smsc_secret.clone(),
             },
-            clients,
+            clients: clients.clone(),
             policy: purposes,
             tokens: TokenService::new(
                 keys,
+                clients,
                 &settings.auth.issuer,
                 &settings.auth.audience,
                 Duration::from_secs(settings.auth.token_ttl_seconds),
@@ -238,15 +248,22 @@ impl Application {
             registries,
         });
         let metrics_data = web::Data::new(metrics);
+        let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
+        let body_deadline = web::Data::new(crate::http::body::RequestTimeout(request_timeout));
+        let tls = settings.server.tls_cert.is_some();
         let factory = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(metrics_data.clone())
+                .app_data(body_deadline.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
+                .wrap(crate::http::security_headers(tls))
                 .configure(crate::http::routes)
         };
-        let tls = settings.server.tls_cert.is_some();
-        let mut server = HttpServer::new(factory).shutdown_timeout(10);
+        let mut server = HttpServer::new(factory)
+            .shutdown_timeout(10)
+            .client_request_timeout(request_timeout)
+            .keep_alive(Duration::from_secs(settings.server.keep_alive_seconds));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

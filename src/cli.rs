@@ -118,6 +118,10 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
         Ok(s) => s,
         Err(problems) => return fail(format!("invalid configuration:\n{problems}")),
     };
+    let files = file_problems(&settings);
+    if !files.0.is_empty() {
+        return fail(format!("invalid configuration:\n{files}"));
+    }
     crate::telemetry::init(&settings.log.level, &settings.log.format);
     match hardening_problems(&settings) {
         Ok(problems) if !problems.is_empty() => return fail(format!("refusing to start: {}", problems.join("; "))),
@@ -151,28 +155,127 @@ async fn sandbox(listen: SocketAddr) -> ExitCode {
     }
 }
 
+/// Validates the configuration as `serve` would, and prints every problem at
+/// once: of the layers (file, environment), of the files they name, and the
+/// hardening rules of a public address.
 fn check_config(config: Option<PathBuf>) -> ExitCode {
-    let settings = match load_settings(config.as_deref()) {
-        Ok(s) => s,
-        Err(problems) => {
-            eprint!("{problems}");
-            return ExitCode::from(2);
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let default = std::path::Path::new("config/bawaba.toml");
+    let file = config.as_deref().or_else(|| default.exists().then_some(default));
+    let (settings, mut problems) = crate::config::Settings::load_checked(file, &env);
+    let mut hardening = Vec::new();
+    if let Some(settings) = &settings {
+        let files = file_problems(settings);
+        let files_ok = files.0.is_empty();
+        problems.extend(files);
+        match hardening_problems(settings) {
+            // A clients file it cannot read is already reported above.
+            Ok(p) => hardening.extend(p.into_iter().filter(|p| files_ok || !p.starts_with("auth.clients_file"))),
+            Err(e) => hardening.push(e.to_string()),
+        }
+    }
+    if problems.0.is_empty() && hardening.is_empty() {
+        println!("configuration ok");
+        return ExitCode::SUCCESS;
+    }
+    eprint!("{problems}");
+    for p in hardening {
+        eprintln!("{p}");
+    }
+    ExitCode::from(2)
+}
+
+/// What `serve` would refuse in the files the settings name: the clients,
+/// purposes and templates files, the TLS certificate and key, the token
+/// signing key, the registries' CA bundles and client certificates, and the
+/// trusted checkpoint keys. (A missing file is already a settings problem.)
+pub fn file_problems(settings: &crate::config::Settings) -> crate::config::Problems {
+    use crate::config::{self as cfg, Problems};
+    let mut p = Problems::default();
+    let mut referenced = |key: &str, path: &std::path::Path, embedded: &str, default: &str| match cfg::read_config_file(
+        path, embedded, default,
+    ) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            p.push_fix(key, &path.display().to_string(), &format!("cannot be read: {e}"), "check the path");
+            None
         }
     };
-    let mut problems = Vec::new();
-    match hardening_problems(&settings) {
-        Ok(p) => problems.extend(p),
-        Err(e) => problems.push(e.to_string()),
+    let clients =
+        referenced("auth.clients_file", &settings.auth.clients_file, cfg::DEFAULT_CLIENTS_TOML, "config/clients.toml");
+    let purposes = referenced(
+        "auth.purposes_file",
+        &settings.auth.purposes_file,
+        cfg::DEFAULT_PURPOSES_TOML,
+        "config/purposes.toml",
+    );
+    let templates = referenced(
+        "sms.templates_file",
+        &settings.sms.templates_file,
+        cfg::DEFAULT_SMS_TEMPLATES_TOML,
+        "config/sms_templates.toml",
+    );
+    if let Some(text) = clients
+        && let Err(more) = cfg::ClientsFile::parse(&text, &settings.auth.clients_file.display().to_string())
+    {
+        p.extend(more);
     }
-    if problems.is_empty() {
-        println!("configuration ok");
-        ExitCode::SUCCESS
-    } else {
-        for p in problems {
-            eprintln!("{p}");
+    if let Some(text) = purposes
+        && let Err(more) = cfg::PurposesFile::parse(&text, &settings.auth.purposes_file.display().to_string())
+    {
+        p.extend(more);
+    }
+    if let Some(text) = templates
+        && let Err(more) = crate::sms::Templates::parse(&text, &settings.sms.templates_file.display().to_string())
+    {
+        p.extend(more);
+    }
+    if let (Some(cert), Some(key)) = (&settings.server.tls_cert, &settings.server.tls_key)
+        && cert.exists()
+        && key.exists()
+        && let Err(e) = crate::tls::server_config(cert, key)
+    {
+        p.push_fix(
+            "server.tls_cert",
+            &cert.display().to_string(),
+            &format!("is not a usable certificate and key: {e}"),
+            "give a PEM certificate chain and its PEM private key",
+        );
+    }
+    if let Some(path) = &settings.auth.signing_key_file
+        && path.exists()
+    {
+        let pem = std::fs::read_to_string(path).map_err(|e| e.to_string());
+        if let Err(e) =
+            pem.and_then(|pem| crate::auth::KeyRing::from_pems(&[pem]).map(|_| ()).map_err(|e| e.to_string()))
+        {
+            p.push_fix(
+                "auth.signing_key_file",
+                &path.display().to_string(),
+                &format!("is not a usable signing key: {e}"),
+                "give a PKCS#8 PEM P-256 key (or remove the key to have one generated)",
+            );
         }
-        ExitCode::from(2)
     }
+    for (name, registry) in &settings.registries {
+        let files = [&registry.ca_bundle, &registry.client_cert, &registry.client_key];
+        if files.iter().all(|f| f.as_ref().is_none_or(|f| f.exists()))
+            && let Err(e) = crate::tls::registry_client(registry)
+        {
+            p.push_fix(
+                &format!("registries.{name}"),
+                "",
+                &format!("its TLS files are not usable: {e}"),
+                "give PEM files: a CA bundle, a client certificate chain and its key",
+            );
+        }
+    }
+    if settings.audit.trusted_public_keys.iter().all(|k| k.exists())
+        && let Err(e) = crate::app::trusted_keys(settings, None)
+    {
+        p.push_fix("audit.trusted_public_keys", "", &format!("{e:#}"), "give SPKI PEM public keys");
+    }
+    p
 }
 
 fn hash_secret() -> ExitCode {

@@ -34,6 +34,10 @@ pub enum ApiError {
     MissingToken,
     #[error("invalid token")]
     InvalidToken,
+    /// A signed callback (the SMSC's) whose `Bawaba-Signature` is missing or
+    /// wrong: 401 like a bad token, but no bearer challenge.
+    #[error("invalid signature")]
+    BadSignature,
     #[error("forbidden")]
     Forbidden { detail: &'static str },
     #[error("not found")]
@@ -42,6 +46,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The request head and body did not arrive within `server.client_request_timeout_ms`.
+    #[error("request timeout")]
+    RequestTimeout,
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("idempotency conflict")]
@@ -75,10 +82,12 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::InvalidNationalId { .. } => "invalid_national_id",
             ApiError::InvalidPhone { .. } => "invalid_phone",
-            ApiError::MissingToken | ApiError::InvalidToken => "unauthorized",
+            ApiError::MissingToken | ApiError::InvalidToken | ApiError::BadSignature => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
-            ApiError::NotFound | ApiError::MethodNotAllowed => "not_found",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::IdempotencyConflict => "idempotency_conflict",
             ApiError::RecipientOptedOut => "recipient_opted_out",
@@ -95,11 +104,12 @@ impl ApiError {
             ApiError::InvalidRequest { .. } | ApiError::InvalidNationalId { .. } | ApiError::InvalidPhone { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::InvalidToken | ApiError::BadSignature => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::RecipientOptedOut => StatusCode::UNPROCESSABLE_ENTITY,
@@ -115,11 +125,12 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => "Invalid request",
             ApiError::InvalidNationalId { .. } => "Invalid national ID",
             ApiError::InvalidPhone { .. } => "Invalid phone number",
-            ApiError::MissingToken | ApiError::InvalidToken => "Unauthorized",
+            ApiError::MissingToken | ApiError::InvalidToken | ApiError::BadSignature => "Unauthorized",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::RequestTimeout => "Request timeout",
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::IdempotencyConflict => "Idempotency conflict",
             ApiError::RecipientOptedOut => "Recipient opted out",
@@ -152,10 +163,20 @@ impl ApiError {
             ApiError::InvalidToken => {
                 ("The bearer token is invalid or expired.".into(), "رمز الدخول غير صالح أو منتهي الصلاحية.")
             }
+            ApiError::BadSignature => {
+                ("The Bawaba-Signature header is missing or invalid.".into(), "توقيع الطلب مفقود أو غير صحيح.")
+            }
             ApiError::Forbidden { detail } => ((*detail).into(), "غير مسموح بهذا الإجراء."),
             ApiError::NotFound => ("No such resource.".into(), "المورد غير موجود."),
             ApiError::MethodNotAllowed => ("This method is not allowed here.".into(), "هذه الطريقة غير مسموح بها هنا."),
-            ApiError::PayloadTooLarge => ("The request body exceeds 64 KiB.".into(), "حجم الطلب يتجاوز الحد المسموح."),
+            ApiError::PayloadTooLarge => (
+                "The request body is larger than this endpoint accepts (at most 64 KiB).".into(),
+                "حجم الطلب يتجاوز الحد المسموح.",
+            ),
+            ApiError::RequestTimeout => (
+                "The request was not received in time; the connection is closed.".into(),
+                "لم يصل الطلب في الوقت المحدد.",
+            ),
             ApiError::UnsupportedMediaType => {
                 ("The request body must be application/json.".into(), "يجب أن يكون محتوى الطلب بصيغة JSON.")
             }
@@ -254,6 +275,10 @@ impl ResponseError for ApiError {
             }
             ApiError::InvalidToken => {
                 builder.insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""));
+            }
+            // Whatever of the body is still on its way is not waited for.
+            ApiError::RequestTimeout => {
+                builder.force_close();
             }
             _ => {}
         }

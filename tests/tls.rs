@@ -60,6 +60,17 @@ async fn the_api_answers_over_https_with_the_configured_certificate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tls_listener_asks_browsers_for_https_only() {
+    let (app, cert_pem) = tls_app().await;
+    let client = trusting(&cert_pem);
+    for path in ["/healthz", "/v1/nothing", "/audit"] {
+        let r = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000", "{path}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_certificate_is_served_for_localhost_too() {
     let (app, cert_pem) = tls_app().await;
     let port = app.base.rsplit(':').next().unwrap();

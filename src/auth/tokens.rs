@@ -2,8 +2,19 @@
 //!
 //! A signature check costs ~66 µs of CPU, so a validated token is remembered
 //! (keyed by its SHA-256, never by the token itself) until it expires.
+//!
+//! Whatever signed it, a token is refused when its JOSE header carries a
+//! parameter the gateway does not act on and must not ignore (`crit`, RFC 7515
+//! §4.1.11) or one that points at other keys (`jku`, `jwk`, `x5u`, `x5c`). Its
+//! scopes are cut to its client's configured scopes and its `center_id` must
+//! be the client's: a client whose scopes were cut loses them with the next
+//! start, not when its tokens expire. The clients are fixed for the life of
+//! the process, so the remembered principal is already the cut one (a reload
+//! of the clients would have to clear `verified`).
 
-use super::{KeyRing, Principal, Scope};
+use super::{ClientRegistry, KeyRing, Principal, Scope};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use moka::Expiry;
 use serde::{Deserialize, Serialize};
@@ -41,6 +52,7 @@ impl Expiry<[u8; 32], Remembered> for UntilExp {
 
 pub struct TokenService {
     keys: KeyRing,
+    clients: ClientRegistry,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -56,7 +68,7 @@ pub fn unix_now() -> u64 {
 const LEEWAY_SECS: u64 = 5;
 
 impl TokenService {
-    pub fn new(keys: KeyRing, issuer: &str, audience: &str, ttl: Duration) -> Self {
+    pub fn new(keys: KeyRing, clients: ClientRegistry, issuer: &str, audience: &str, ttl: Duration) -> Self {
         // Only ES256: `alg: none` and HMAC tokens (e.g. signed with the public
         // key as a secret) are refused before any key is used.
         let mut validation = Validation::new(Algorithm::ES256);
@@ -67,6 +79,7 @@ impl TokenService {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         TokenService {
             keys,
+            clients,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
@@ -115,6 +128,9 @@ impl TokenService {
         {
             return Some(r.principal);
         }
+        if !header_is_plain(token) {
+            return None;
+        }
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.alg != Algorithm::ES256 {
             return None;
@@ -122,13 +138,88 @@ impl TokenService {
         let key = self.keys.verifying.get(header.kid.as_deref()?)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).ok()?;
         let c = data.claims;
+        let client = self.clients.get(&c.sub)?;
+        if c.center_id != client.center_id {
+            return None;
+        }
         let principal = Arc::new(Principal {
             client_id: c.sub,
             center_id: c.center_id,
-            scopes: c.scope.split_whitespace().filter_map(Scope::parse).collect(),
+            scopes: c.scope.split_whitespace().filter_map(Scope::parse).filter(|s| client.scopes.contains(s)).collect(),
         });
         // A token that passed nbf (with leeway) stays valid until exp.
         self.verified.insert(fingerprint, Remembered { principal: principal.clone(), exp: c.exp });
         Some(principal)
+    }
+}
+
+/// The JOSE header parameters a token must not carry (see the module comment).
+#[derive(serde::Deserialize)]
+struct RefusedParameters {
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    jku: bool,
+    #[serde(default, deserialize_with = "present")]
+    jwk: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5u: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5c: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Whether the token's header is a JSON object without any refused parameter
+/// (or a duplicated one). Decoded here, since `jsonwebtoken` ignores `crit`.
+fn header_is_plain(token: &str) -> bool {
+    let Some((encoded, _)) = token.split_once('.') else { return false };
+    if encoded.len() > 2048 {
+        return false;
+    }
+    let Ok(json) = URL_SAFE_NO_PAD.decode(encoded) else { return false };
+    match serde_json::from_slice::<RefusedParameters>(&json) {
+        Ok(p) => !(p.crit || p.jku || p.jwk || p.x5u || p.x5c),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_is_plain;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn with_header(header: &str) -> String {
+        format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn a_header_with_only_alg_typ_and_kid_is_plain() {
+        assert!(header_is_plain(&with_header(r#"{"alg":"ES256","typ":"JWT","kid":"k1"}"#)));
+    }
+
+    #[test]
+    fn a_header_with_crit_or_a_key_pointer_is_refused() {
+        for extra in [
+            r#""crit":["exp"]"#,
+            r#""crit":null"#,
+            r#""jku":"https://evil.example/jwks""#,
+            r#""jwk":{"kty":"EC"}"#,
+            r#""x5u":"https://evil.example/cert""#,
+            r#""x5c":["MIIB"]"#,
+        ] {
+            let header = format!(r#"{{"alg":"ES256","kid":"k1",{extra}}}"#);
+            assert!(!header_is_plain(&with_header(&header)), "{header}");
+        }
+    }
+
+    #[test]
+    fn a_header_that_is_not_a_json_object_is_refused() {
+        assert!(!header_is_plain(&with_header(r#"["alg"]"#)));
+        assert!(!header_is_plain("%%%.e30.sig"));
+        assert!(!header_is_plain(&with_header(r#"{"alg":"ES256","crit":[],"crit":[]}"#)));
     }
 }

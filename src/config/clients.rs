@@ -46,11 +46,7 @@ impl std::fmt::Debug for ClientConfig {
 impl ClientsFile {
     pub fn parse(text: &str, origin: &str) -> Result<ClientsFile, Problems> {
         let mut problems = Problems::default();
-        let file: ClientsFile = toml::from_str(text).map_err(|e| {
-            let mut p = Problems::default();
-            p.push(origin, "", &format!("is not a valid clients file: {}", e.message()));
-            p
-        })?;
+        let file: ClientsFile = super::parse_file(text, origin)?;
         let mut seen = std::collections::HashSet::new();
         for (i, c) in file.clients.iter().enumerate() {
             let key = |k: &str| format!("{origin}: clients[{i}].{k}");

@@ -8,7 +8,7 @@ mod layers;
 mod purposes;
 
 pub use clients::{ClientConfig, ClientsFile};
-pub use layers::{ConfigProblem, Problems};
+pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,11 @@ pub struct ServerSettings {
     /// TLS 1.2/1.3 (rustls).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// A client must send its request head, and then its body, each within
+    /// this long (408 and the connection closed otherwise).
+    pub client_request_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub keep_alive_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -157,6 +162,8 @@ pub struct RegistrySettings {
     pub client_key: Option<PathBuf>,
 }
 
+const MISSING_FILE_FIX: &str = "give the path of an existing file, or remove the key";
+
 /// The registries this build knows; each must have a settings block.
 pub const REGISTRIES: &[&str] = &["national_id", "commercial_register", "real_estate", "security", "smsc"];
 
@@ -168,19 +175,29 @@ impl Settings {
     }
 
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Settings, Problems> {
-        let merged = layers::merge(DEFAULT_TOML, file, env)?;
+        match Self::load_checked(file, env) {
+            (Some(settings), problems) if problems.0.is_empty() => Ok(settings),
+            (_, problems) => Err(problems),
+        }
+    }
+
+    /// Every problem of the layers, and the settings with each wrong value
+    /// replaced by its default (None when even that does not make settings),
+    /// so that `check-config` can go on to check the files they name.
+    pub fn load_checked(file: Option<&Path>, env: &[(String, String)]) -> (Option<Settings>, Problems) {
+        let (merged, mut problems) = layers::merge(DEFAULT_TOML, file, env);
         // Unknown keys are collected by `serde_ignored` rather than
-        // `deny_unknown_fields`, so that all of them are reported at once.
-        let (settings, mut problems) = layers::deserialize::<Settings>(merged);
+        // `deny_unknown_fields`, and wrong values are replaced by their
+        // defaults to go on, so that all of them are reported at once.
+        let defaults: toml::Table = DEFAULT_TOML.parse().unwrap_or_default();
+        let (settings, more) = layers::deserialize::<Settings>(&merged, Some(&defaults));
+        problems.extend(more);
         if let Some(settings) = &settings
             && let Err(more) = settings.validate()
         {
-            problems.0.extend(more.0);
+            problems.extend(more);
         }
-        match settings {
-            Some(settings) if problems.0.is_empty() => Ok(settings),
-            _ => Err(problems),
-        }
+        (settings, problems)
     }
 
     fn validate(&self) -> Result<(), Problems> {
@@ -210,8 +227,20 @@ impl Settings {
         }
         for path in &self.audit.trusted_public_keys {
             if !path.exists() {
-                p.push("audit.trusted_public_keys", &path.display().to_string(), "file does not exist");
+                p.push_fix(
+                    "audit.trusted_public_keys",
+                    &path.display().to_string(),
+                    "file does not exist",
+                    MISSING_FILE_FIX,
+                );
             }
+        }
+        if self.server.client_request_timeout_ms == 0 {
+            p.push(
+                "server.client_request_timeout_ms",
+                "0",
+                "must be at least 1 (a client must send its request in time)",
+            );
         }
         if self.store.max_batch == 0 {
             p.push("store.max_batch", "0", "must be at least 1");
@@ -227,7 +256,7 @@ impl Settings {
             if let Some(path) = path
                 && !path.exists()
             {
-                p.push(key, &path.display().to_string(), "file does not exist");
+                p.push_fix(key, &path.display().to_string(), "file does not exist", MISSING_FILE_FIX);
             }
         }
         if self.auth.token_ttl_seconds == 0 || self.auth.token_ttl_seconds > 900 {
@@ -308,7 +337,7 @@ impl Settings {
                 if let Some(path) = path
                     && !path.exists()
                 {
-                    p.push(&key(k), &path.display().to_string(), "file does not exist");
+                    p.push_fix(&key(k), &path.display().to_string(), "file does not exist", MISSING_FILE_FIX);
                 }
             }
         }
@@ -400,6 +429,40 @@ mod tests {
         .unwrap_err();
         let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["server.listne", "store.url", "log.format", "registries.national_id.max_attempts"]);
+    }
+
+    #[test]
+    fn every_value_of_the_wrong_type_is_reported_with_its_reason() {
+        let problems = Settings::load_from(
+            None,
+            &env(&[
+                ("BAWABA__SERVER__WORKERS", "many"),
+                ("BAWABA__REGISTRIES__REAL_ESTATE__TIMEOUT_MS", "2s"),
+                ("BAWABA__SANDBOX__ENABLED", "yes"),
+                ("BAWABA__LOG__FORMAT", "xml"),
+            ]),
+        )
+        .unwrap_err();
+        let found: Vec<(&str, &str)> = problems.0.iter().map(|p| (p.key.as_str(), p.why.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "registries.real_estate.timeout_ms",
+                    "expected a positive integer (set by BAWABA__REGISTRIES__REAL_ESTATE__TIMEOUT_MS)"
+                ),
+                ("sandbox.enabled", "expected true or false (set by BAWABA__SANDBOX__ENABLED)"),
+                ("server.workers", "expected a positive integer (set by BAWABA__SERVER__WORKERS)"),
+                ("log.format", "must be json or pretty"),
+            ]
+        );
+        assert!(problems.0.iter().take(3).all(|p| !p.fix.is_empty()));
+    }
+
+    #[test]
+    fn a_numeric_environment_value_is_a_string_where_a_string_is_expected() {
+        let s = Settings::load_from(None, &env(&[("BAWABA__SMS__SMSC_SECRET", "12345678901234567890")])).unwrap();
+        assert_eq!(s.sms.smsc_secret, "12345678901234567890");
     }
 
     #[test]

@@ -12,11 +12,7 @@ pub struct PurposesFile {
 
 impl PurposesFile {
     pub fn parse(text: &str, origin: &str) -> Result<PurposesFile, Problems> {
-        let file: PurposesFile = toml::from_str(text).map_err(|e| {
-            let mut p = Problems::default();
-            p.push(origin, "", &format!("is not a valid purposes file: {}", e.message()));
-            p
-        })?;
+        let file: PurposesFile = super::parse_file(text, origin)?;
         let mut problems = Problems::default();
         for (purpose, actions) in &file.purposes {
             for a in actions {

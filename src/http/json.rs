@@ -1,16 +1,18 @@
 //! The JSON body extractor of `/v1`: `application/json` only (415), at most
-//! 64 KiB (413), unknown fields rejected, and every parse error named by its
-//! field path (400).
+//! 64 KiB (413), read within the request's deadline (408), unknown fields
+//! rejected, objects only (an array where an object belongs is refused, never
+//! read positionally), and every parse error named by its field path (400).
 
+use super::body;
+use super::json_objects::Objects;
 use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
 
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub const BODY_LIMIT: usize = body::JSON_LIMIT;
 
 pub struct ApiJson<T>(pub T);
 
@@ -29,27 +31,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = is_json(req);
-        let declared: Option<usize> = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let mut payload = payload.take();
+        let (payload, declared, deadline) = body::prepare(req, payload);
         Box::pin(async move {
             if !json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            if declared.is_some_and(|n| n > BODY_LIMIT) {
-                return Err(ApiError::PayloadTooLarge);
-            }
-            let mut body = Vec::with_capacity(declared.unwrap_or(512).min(BODY_LIMIT));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::invalid_detail("The request body could not be read."))?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(ApiError::PayloadTooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = body::read(payload, declared, BODY_LIMIT, deadline).await?;
             parse(&body).map(ApiJson)
         })
     }
@@ -58,8 +45,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 /// Parses a JSON body into `T`, naming the failing field.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize::<_, T>(Objects(&mut *de)) {
+        // Characters after the value are refused, as `serde_json::from_slice` does.
+        Ok(v) => match de.end() {
+            Ok(()) => Ok(v),
+            Err(e) => Err(ApiError::invalid_detail(format!(
+                "The body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ))),
+        },
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
@@ -148,6 +143,36 @@ mod tests {
         let errs = field_errors(r);
         assert_eq!(errs[0].0, "inner.b");
         assert!(!errs[0].1.contains("2900"), "{errs:?}");
+    }
+
+    #[test]
+    fn an_array_is_never_read_as_an_object() {
+        let r = parse::<Body>(br#"["x", {"b": 1}]"#);
+        assert_eq!(field_errors(r), [("body".into(), "wrong type, expected an object".into())]);
+        let r = parse::<Body>(br#"{"a": "x", "inner": [1]}"#);
+        assert_eq!(field_errors(r), [("inner".into(), "wrong type, expected an object".into())]);
+        assert!(parse::<Body>(br#"{"a": "x", "inner": {"b": 1}}"#).is_ok());
+    }
+
+    #[test]
+    fn arrays_of_objects_and_optional_objects_still_parse() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            list: Vec<Inner>,
+            maybe: Option<Inner>,
+        }
+        let r = parse::<Outer>(br#"{"list": [{"b": 1}, {"b": 2}], "maybe": {"b": 3}}"#);
+        assert!(r.is_ok());
+        let r = parse::<Outer>(br#"{"list": [[1]], "maybe": null}"#);
+        assert_eq!(r.err().unwrap().field_errors()[0].field, "list[0]");
+        let r = parse::<Outer>(br#"{"list": [], "maybe": [3]}"#);
+        assert_eq!(r.err().unwrap().field_errors()[0].field, "maybe");
+    }
+
+    #[test]
+    fn characters_after_the_body_are_refused() {
+        assert_eq!(parse::<Body>(br#"{"a": "x", "inner": {"b": 1}} {}"#).unwrap_err().code(), "invalid_request");
     }
 
     #[test]

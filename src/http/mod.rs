@@ -2,14 +2,17 @@
 
 pub mod audit_api;
 mod auditor_page;
+pub mod body;
 pub mod context;
 mod context_dto;
 pub mod gate;
 pub mod json;
+mod json_objects;
 pub mod openapi;
 mod ops;
 mod security_checks;
 mod sms;
+mod smsc_wire;
 pub mod state;
 mod token;
 mod verification;
@@ -19,77 +22,102 @@ mod verify_real_estate;
 
 use crate::audit::Action;
 use crate::error::ApiError;
-use actix_web::{HttpMessage, HttpRequest, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use gate::gate;
+
+/// A resource at `path` whose other methods are 405 `method_not_allowed`
+/// with `Allow: allow` (inside the resource's middleware, so on `/v1` the
+/// gate authenticates and records it like any call).
+fn only(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || method_not_allowed(allow)))
+}
+
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
 
 /// The route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/oauth/token").wrap_fn(gate(Action::TokenIssue)).route(web::post().to(token::issue)))
-        .route("/.well-known/jwks.json", web::get().to(token::jwks))
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
-        .route("/openapi.json", web::get().to(ops::openapi))
+    cfg.service(only("/oauth/token", "POST").wrap_fn(gate(Action::TokenIssue)).route(web::post().to(token::issue)))
+        .service(only("/.well-known/jwks.json", "GET").route(web::get().to(token::jwks)))
+        .service(only("/healthz", "GET").route(web::get().to(ops::healthz)))
+        .service(only("/readyz", "GET").route(web::get().to(ops::readyz)))
+        .service(only("/metrics", "GET").route(web::get().to(ops::metrics)))
+        .service(only("/openapi.json", "GET").route(web::get().to(ops::openapi)))
         .configure(auditor_page::configure)
         .service(
             web::scope("/v1")
+                // Every /v1 answer may carry personal data: no cache keeps it.
+                .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
                 .service(
-                    web::resource("/national-id/verify")
+                    only("/national-id/verify", "POST")
                         .wrap_fn(gate(Action::NationalIdVerify))
                         .route(web::post().to(verify_national_id::verify)),
                 )
                 .service(
-                    web::resource("/commercial-register/verify")
+                    only("/commercial-register/verify", "POST")
                         .wrap_fn(gate(Action::CommercialRegisterVerify))
                         .route(web::post().to(verify_commercial_register::verify)),
                 )
                 .service(
-                    web::resource("/real-estate/verify")
+                    only("/real-estate/verify", "POST")
                         .wrap_fn(gate(Action::RealEstateVerify))
                         .route(web::post().to(verify_real_estate::verify)),
                 )
                 .service(
-                    web::resource("/security-checks")
+                    only("/security-checks", "POST")
                         .wrap_fn(gate(Action::SecurityCheckSubmit))
                         .route(web::post().to(security_checks::submit)),
                 )
                 .service(
-                    web::resource("/security-checks/{id}")
+                    only("/security-checks/{id}", "GET")
                         .wrap_fn(gate(Action::SecurityCheckRead))
                         .route(web::get().to(security_checks::read)),
                 )
-                .service(web::resource("/sms").wrap_fn(gate(Action::SmsSend)).route(web::post().to(sms::send)))
+                .service(only("/sms", "POST").wrap_fn(gate(Action::SmsSend)).route(web::post().to(sms::send)))
                 .service(
-                    web::resource("/sms/delivery-reports")
+                    only("/sms/delivery-reports", "POST")
                         .wrap_fn(gate(Action::SmsDeliveryReport))
                         .route(web::post().to(sms::delivery_report)),
                 )
                 .service(
-                    web::resource("/sms/inbound").wrap_fn(gate(Action::SmsInbound)).route(web::post().to(sms::inbound)),
+                    only("/sms/inbound", "POST").wrap_fn(gate(Action::SmsInbound)).route(web::post().to(sms::inbound)),
                 )
-                .service(web::resource("/sms/{id}").wrap_fn(gate(Action::SmsRead)).route(web::get().to(sms::read)))
+                .service(only("/sms/{id}", "GET").wrap_fn(gate(Action::SmsRead)).route(web::get().to(sms::read)))
                 .service(
-                    web::resource("/audit/events")
+                    only("/audit/events", "GET")
                         .wrap_fn(gate(Action::AuditQuery))
                         .route(web::get().to(audit_api::events)),
                 )
                 .service(
-                    web::resource("/audit/export")
+                    only("/audit/export", "GET")
                         .wrap_fn(gate(Action::AuditExport))
                         .route(web::get().to(audit_api::export)),
                 )
                 .service(
-                    web::resource("/audit/volume")
+                    only("/audit/volume", "GET")
                         .wrap_fn(gate(Action::AuditQuery))
                         .route(web::get().to(audit_api::volume)),
                 )
                 .service(
-                    web::resource("/audit/integrity")
+                    only("/audit/integrity", "GET")
                         .wrap_fn(gate(Action::AuditIntegrity))
                         .route(web::get().to(audit_api::integrity)),
                 ),
         )
         .default_service(web::to(not_found));
+}
+
+/// Headers on every answer: no MIME sniffing of what the API sends, and on
+/// the TLS listener, HSTS (browsers, e.g. the auditors' page, never fall
+/// back to plain HTTP for this host).
+pub fn security_headers(tls: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if tls { headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")) } else { headers }
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

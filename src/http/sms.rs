@@ -1,9 +1,11 @@
 //! `POST /v1/sms`, `GET /v1/sms/{id}`, and the SMSC's two signed callbacks:
 //! `POST /v1/sms/delivery-reports` and `POST /v1/sms/inbound`.
 
+use super::body::{Body, CALLBACK_LIMIT};
 use super::context_dto::{ContextDto, parse_context};
 use super::gate::{AuditNote, Caller};
-use super::json::{ApiJson, BODY_LIMIT};
+use super::json::ApiJson;
+use super::smsc_wire;
 use super::state::AppState;
 use crate::audit::{Action, now_rfc3339};
 use crate::domain::phone::PhoneNumber;
@@ -258,17 +260,16 @@ pub async fn read(
 }
 
 /// Checks the SMSC's `Bawaba-Signature` over the raw body, then parses it.
+/// A missing or wrong signature is 401 without a bearer challenge: the SMSC
+/// signs, it holds no token.
 fn signed_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<T, ApiError> {
-    let header = req.headers().get("bawaba-signature").and_then(|v| v.to_str().ok()).ok_or(ApiError::MissingToken)?;
+    let header = req.headers().get("bawaba-signature").and_then(|v| v.to_str().ok()).ok_or(ApiError::BadSignature)?;
     if !connectors::smsc::verify(&state.sms.smsc_secret, header, body, crate::auth::unix_now()) {
-        return Err(ApiError::InvalidToken);
-    }
-    if body.len() > BODY_LIMIT {
-        return Err(ApiError::PayloadTooLarge);
+        return Err(ApiError::BadSignature);
     }
     if !super::json::is_json(req) {
         return Err(ApiError::UnsupportedMediaType);
@@ -285,15 +286,12 @@ pub async fn delivery_report(
     state: web::Data<AppState>,
     note: AuditNote,
     req: HttpRequest,
-    body: web::Bytes,
+    body: Body<CALLBACK_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
     note.update(|n| n.client_id = Some("smsc".into()));
-    let report: connectors::smsc::DeliveryReport = signed_body(&state, &req, &body)?;
-    let delivered = match report.status.as_str() {
-        "delivered" => true,
-        "undelivered" => false,
-        _ => return Err(ApiError::invalid("status", "must be delivered or undelivered")),
-    };
+    let report: smsc_wire::DeliveryReport = signed_body(&state, &req, &body.0)?;
+    report.check()?;
+    let delivered = report.status == connectors::smsc::DELIVERED;
     let store = state.audit.store();
     let message = match uuid::Uuid::parse_str(&report.client_ref) {
         Ok(_) => store.sms_message(&report.client_ref).await?,
@@ -320,10 +318,11 @@ pub async fn inbound(
     state: web::Data<AppState>,
     note: AuditNote,
     req: HttpRequest,
-    body: web::Bytes,
+    body: Body<CALLBACK_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
     note.update(|n| n.client_id = Some("smsc".into()));
-    let message: connectors::smsc::InboundMessage = signed_body(&state, &req, &body)?;
+    let message: smsc_wire::InboundMessage = signed_body(&state, &req, &body.0)?;
+    message.check()?;
     let phone = PhoneNumber::parse(&message.from).map_err(|e| ApiError::InvalidPhone { reason: e.reason() })?;
     note.update(|n| n.subject = Some(phone.as_str().to_owned()));
     let store = state.audit.store();

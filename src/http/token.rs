@@ -1,6 +1,7 @@
 //! `POST /oauth/token`: OAuth 2.0 client credentials (RFC 6749 §4.4), with
 //! errors as RFC 6749 §5.2.
 
+use super::body::{Body, FORM_LIMIT};
 use super::gate::{AuditNote, source_address};
 use super::state::AppState;
 use crate::auth::{Scope, retry_after_secs};
@@ -52,8 +53,9 @@ pub async fn issue(
     state: web::Data<AppState>,
     note: AuditNote,
     req: HttpRequest,
-    body: web::Bytes,
+    body: Body<FORM_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
     let source = source_address(&req);
     if let Err(not_until) = state.rate.token_per_address.check_key(&source) {
         return Err(ApiError::RateLimited { retry_after_secs: retry_after_secs(&not_until) });
