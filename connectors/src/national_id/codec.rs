@@ -19,7 +19,8 @@
 use reqwest::StatusCode;
 
 use super::record::{CardStatus, CitizenRecord, Sex};
-use crate::soap::{self, Element, FaultCode, SoapBody};
+use crate::soap::model::{Content, Particle};
+use crate::soap::{self, Element, FaultCode, RegistrySchema, SoapBody};
 use crate::{Lookup, UpstreamError};
 
 /// The registry's XML namespace.
@@ -34,6 +35,57 @@ pub const SOAP_ACTION_HEADER: &str = "\"urn:bawaba:sandbox:national-id#GetCitize
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
 const PREFIX: &str = "nid";
+
+const fn text(name: &'static str) -> Particle {
+    Particle::one(NAMESPACE, name, Content::Text)
+}
+
+/// `national_id.xsd` as content models: what the SOAP reader accepts.
+pub const SCHEMA: RegistrySchema = RegistrySchema {
+    request: Particle::one(
+        NAMESPACE,
+        "GetCitizenRequest",
+        Content::Sequence { children: &[text("NationalId")], open: false },
+    ),
+    answer: Particle::one(
+        NAMESPACE,
+        "GetCitizenResponse",
+        Content::Sequence {
+            children: &[Particle::one(
+                NAMESPACE,
+                "Citizen",
+                Content::Sequence {
+                    children: &[
+                        text("NationalId"),
+                        text("FullName"),
+                        text("BirthDate"),
+                        text("Gender"),
+                        text("MotherName"),
+                        text("Alive"),
+                        text("CardStatus"),
+                    ],
+                    // xs:any namespace="##other": room for additions.
+                    open: true,
+                },
+            )],
+            open: false,
+        },
+    ),
+    fault_detail: Content::Sequence {
+        children: &[Particle::optional(
+            NAMESPACE,
+            "RegistryFault",
+            Content::Sequence {
+                children: &[text("Code"), Particle::optional(NAMESPACE, "Message", Content::Text)],
+                open: false,
+            },
+        )],
+        open: false,
+    },
+    fault_codes: &["NOT_FOUND", "INVALID_REQUEST", "UNSUPPORTED_OPERATION", "INTERNAL_ERROR"],
+    not_found_code: "NOT_FOUND",
+    namespace: NAMESPACE,
+};
 const NAMESPACES: &[(&str, &str)] = &[(PREFIX, NAMESPACE)];
 
 /// The reasons the registry gives in a fault's `nid:RegistryFault/nid:Code`.
@@ -86,12 +138,9 @@ pub fn build_request(national_id: &str) -> String {
 /// Reads a GetCitizen request (sandbox side) and returns the national ID it
 /// asks for: exactly 14 ASCII digits, else `InvalidRequest`.
 pub fn parse_request(body: &[u8]) -> Result<String, FaultKind> {
-    let Ok(SoapBody::Payload(request)) = soap::parse_envelope(body) else {
+    let Ok(SoapBody::Payload(request)) = soap::parse_envelope(body, &SCHEMA.request, &SCHEMA) else {
         return Err(FaultKind::InvalidRequest);
     };
-    if !request.is(NAMESPACE, "GetCitizenRequest") {
-        return Err(FaultKind::InvalidRequest);
-    }
     match request.child_text(NAMESPACE, "NationalId") {
         Some(id) if id.len() == 14 && id.bytes().all(|b| b.is_ascii_digit()) => Ok(id.to_owned()),
         _ => Err(FaultKind::InvalidRequest),
@@ -130,7 +179,7 @@ pub fn build_fault(kind: FaultKind) -> String {
 /// forbids). Without a fault, a non-2xx status is classified by the status,
 /// and a 2xx must carry a complete citizen record.
 pub fn parse_response(status: StatusCode, body: &[u8]) -> Result<Lookup<CitizenRecord>, UpstreamError> {
-    soap::read_registry_answer(status, body, NAMESPACE, FaultKind::NotFound.code(), read_citizen)
+    soap::read_registry_answer(status, body, &SCHEMA, read_citizen)
 }
 
 fn malformed(what: &str) -> UpstreamError {
@@ -138,9 +187,7 @@ fn malformed(what: &str) -> UpstreamError {
 }
 
 fn read_citizen(payload: &Element) -> Result<CitizenRecord, UpstreamError> {
-    if !payload.is(NAMESPACE, "GetCitizenResponse") {
-        return Err(malformed("answer is not a GetCitizenResponse"));
-    }
+    // SCHEMA has checked the structure: one of each element, in order.
     let citizen = payload.child(NAMESPACE, "Citizen").ok_or_else(|| malformed("answer has no Citizen"))?;
     let field = |name: &'static str| {
         citizen.child_text(NAMESPACE, name).ok_or_else(|| UpstreamError::Malformed(format!("citizen lacks {name}")))
@@ -201,7 +248,7 @@ mod tests {
         <MotherName>زينب إبراهيم</MotherName>
         <Alive>1</Alive>
         <CardStatus>reported_lost</CardStatus>
-        <FutureField>ignored</FutureField>
+        <FutureField xmlns="urn:example:future">ignored</FutureField>
       </Citizen>
     </GetCitizenResponse>
   </SOAP-ENV:Body>

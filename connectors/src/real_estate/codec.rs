@@ -19,7 +19,8 @@
 use reqwest::StatusCode;
 
 use super::record::{PropertyRecord, RegistrationStatus};
-use crate::soap::{self, Element, FaultCode, SoapBody};
+use crate::soap::model::{Content, Particle};
+use crate::soap::{self, Element, FaultCode, RegistrySchema, SoapBody};
 use crate::{Lookup, UpstreamError};
 
 /// The registry's XML namespace.
@@ -34,6 +35,54 @@ pub const SOAP_ACTION_HEADER: &str = "\"urn:bawaba:sandbox:real-estate#GetProper
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
 const PREFIX: &str = "re";
+
+const fn text(name: &'static str) -> Particle {
+    Particle::one(NAMESPACE, name, Content::Text)
+}
+
+/// `real_estate.xsd` as content models: what the SOAP reader accepts.
+pub const SCHEMA: RegistrySchema = RegistrySchema {
+    request: Particle::one(
+        NAMESPACE,
+        "GetPropertyRequest",
+        Content::Sequence { children: &[text("PropertyId")], open: false },
+    ),
+    answer: Particle::one(
+        NAMESPACE,
+        "GetPropertyResponse",
+        Content::Sequence {
+            children: &[Particle::one(
+                NAMESPACE,
+                "Property",
+                Content::Sequence {
+                    children: &[
+                        text("PropertyId"),
+                        text("OwnerNationalId"),
+                        text("RegistrationStatus"),
+                        text("Encumbered"),
+                    ],
+                    // xs:any namespace="##other": room for additions.
+                    open: true,
+                },
+            )],
+            open: false,
+        },
+    ),
+    fault_detail: Content::Sequence {
+        children: &[Particle::optional(
+            NAMESPACE,
+            "RegistryFault",
+            Content::Sequence {
+                children: &[text("Code"), Particle::optional(NAMESPACE, "Message", Content::Text)],
+                open: false,
+            },
+        )],
+        open: false,
+    },
+    fault_codes: &["PROPERTY_NOT_FOUND", "INVALID_REQUEST", "UNSUPPORTED_OPERATION", "INTERNAL_ERROR"],
+    not_found_code: "PROPERTY_NOT_FOUND",
+    namespace: NAMESPACE,
+};
 const NAMESPACES: &[(&str, &str)] = &[(PREFIX, NAMESPACE)];
 
 /// The reasons the registry gives in a fault's `re:RegistryFault/re:Code`.
@@ -92,12 +141,9 @@ pub fn build_request(property_id: &str) -> String {
 /// Reads a GetProperty request (sandbox side) and returns the property ID it
 /// asks for, if [`property_id_is_well_formed`], else `InvalidRequest`.
 pub fn parse_request(body: &[u8]) -> Result<String, FaultKind> {
-    let Ok(SoapBody::Payload(request)) = soap::parse_envelope(body) else {
+    let Ok(SoapBody::Payload(request)) = soap::parse_envelope(body, &SCHEMA.request, &SCHEMA) else {
         return Err(FaultKind::InvalidRequest);
     };
-    if !request.is(NAMESPACE, "GetPropertyRequest") {
-        return Err(FaultKind::InvalidRequest);
-    }
     match request.child_text(NAMESPACE, "PropertyId") {
         Some(id) if property_id_is_well_formed(id) => Ok(id.to_owned()),
         _ => Err(FaultKind::InvalidRequest),
@@ -132,13 +178,11 @@ pub fn build_fault(kind: FaultKind) -> String {
 /// status is classified by the status, and a 2xx must carry a complete
 /// property record.
 pub fn parse_response(status: StatusCode, body: &[u8]) -> Result<Lookup<PropertyRecord>, UpstreamError> {
-    soap::read_registry_answer(status, body, NAMESPACE, FaultKind::NotFound.code(), read_property)
+    soap::read_registry_answer(status, body, &SCHEMA, read_property)
 }
 
 fn read_property(payload: &Element) -> Result<PropertyRecord, UpstreamError> {
-    if !payload.is(NAMESPACE, "GetPropertyResponse") {
-        return Err(UpstreamError::Malformed("answer is not a GetPropertyResponse".into()));
-    }
+    // SCHEMA has checked the structure: one of each element, in order.
     let property = payload
         .child(NAMESPACE, "Property")
         .ok_or_else(|| UpstreamError::Malformed("answer has no Property".into()))?;
@@ -250,7 +294,7 @@ mod tests {
         let xml = fault_with("soap:Client", "NOT_FOUND");
         assert_eq!(
             parse_response(StatusCode::INTERNAL_SERVER_ERROR, xml.as_bytes()),
-            Err(UpstreamError::Rejected("client fault NOT_FOUND".into()))
+            Err(UpstreamError::Rejected("client fault unrecognised".into()))
         );
     }
 
