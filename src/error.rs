@@ -217,7 +217,9 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } | ApiError::UpstreamUnavailable { retry_after_secs } => {
                 Some((*retry_after_secs).max(1))
             }
-            ApiError::StoreUnavailable => Some(1),
+            // CONTRACT §4 asks it of 429 and 503; a 504 says the same: the
+            // registry may answer if asked again a little later.
+            ApiError::StoreUnavailable | ApiError::UpstreamTimeout => Some(1),
             _ => None,
         }
     }

@@ -48,6 +48,10 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Tl
 /// (instead of the system roots), and its client certificate for mutual TLS.
 pub fn registry_client(settings: &RegistrySettings) -> Result<reqwest::Client, TlsError> {
     let mut builder = reqwest::Client::builder()
+        // Never follow a redirect: the request (a citizen's national ID) and
+        // the client certificate go to the configured registry and nowhere
+        // else; a 3xx is that registry's failure (CONTRACT §5).
+        .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(settings.max_concurrency)
         .connect_timeout(std::time::Duration::from_millis(settings.timeout_ms))
         .tls_version_min(reqwest::tls::Version::TLS_1_2)

@@ -1,5 +1,11 @@
 //! The one failure taxonomy every connector reports in.
 
+use std::time::Duration;
+
+/// The word error messages carry in place of an upstream code the connector
+/// does not know: a registry could put anything (a national ID) there.
+pub const UNRECOGNISED: &str = "unrecognised";
+
 /// Why one upstream attempt failed. Messages never contain personal data
 /// (no IDs, names or phone numbers): they go to operational logs.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -10,6 +16,10 @@ pub enum UpstreamError {
     /// Connection refused or reset, or a 5xx / 429 answer.
     #[error("registry unavailable: {0}")]
     Unavailable(String),
+    /// A 429 or 503 that says how long to wait before the next attempt
+    /// (`Retry-After`, RFC 9110 §10.2.3).
+    #[error("registry busy, asked for a pause of {} ms", .0.as_millis())]
+    Busy(Duration),
     /// An answer that does not parse as the protocol says (including a 200
     /// carrying a server fault).
     #[error("registry sent a malformed answer: {0}")]
@@ -37,6 +47,12 @@ impl UpstreamError {
         } else {
             UpstreamError::Unavailable("connection closed or reset".into())
         }
+    }
+
+    /// A redirect is never followed (it could send the citizen's data
+    /// elsewhere): it is a failure of the registry that retrying cannot help.
+    pub fn redirect(status: reqwest::StatusCode) -> Self {
+        UpstreamError::Rejected(format!("HTTP {} redirect not followed", status.as_u16()))
     }
 
     /// Classifies a non-success HTTP status.

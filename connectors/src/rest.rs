@@ -80,8 +80,10 @@ pub fn classify_error(
     code: &str,
     table: impl Fn(&str) -> Option<ErrorClass>,
 ) -> Result<ErrorClass, UpstreamError> {
-    let shown = if code.is_empty() { "without a known code" } else { code };
-    match table(code).or_else(|| common_error_class(code)) {
+    let class = table(code).or_else(|| common_error_class(code));
+    // Only a code of the registry's table goes into messages and logs.
+    let shown = if class.is_some() { code } else { crate::error::UNRECOGNISED };
+    match class {
         // A "not found" that comes with a 5xx contradicts itself: the status,
         // which calls for another attempt, wins over caching an absence.
         Some(ErrorClass::NotFound) if status.is_success() || status == StatusCode::NOT_FOUND => {
@@ -149,5 +151,9 @@ mod tests {
         assert!(matches!(classify_error(StatusCode::OK, "TEAPOT", none), Err(UpstreamError::Malformed(_))));
         assert!(matches!(classify_error(StatusCode::BAD_GATEWAY, "TEAPOT", none), Err(UpstreamError::Unavailable(_))));
         assert!(matches!(classify_error(StatusCode::CONFLICT, "", none), Err(UpstreamError::Rejected(_))));
+        assert_eq!(
+            classify_error(StatusCode::OK, "CITIZEN_29001011300036", none),
+            Err(UpstreamError::Malformed("error unrecognised in a success answer".into()))
+        );
     }
 }

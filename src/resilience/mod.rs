@@ -148,21 +148,25 @@ impl Guard {
     }
 
     /// Runs `attempt` under the circuit, the concurrency limit, retries of
-    /// transient failures with backoff, and the per-attempt timeout.
+    /// transient failures with backoff, and the per-attempt timeout, all
+    /// within the call's budget (`backoff_max_elapsed`): waiting for a
+    /// permit, every attempt and every pause between them end by then.
     pub async fn call<T, F, Fut>(&self, mut attempt: F) -> Result<T, Unavailable>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
+        let deadline = Instant::now() + self.policy.backoff_max_elapsed;
         let admitted = self.circuit.admit().map_err(|retry_after| Unavailable::Down { retry_after })?;
-        let permit = match tokio::time::timeout(self.policy.timeout, self.limit.clone().acquire_owned()).await {
+        let permit_wait = self.policy.timeout.min(self.policy.backoff_max_elapsed);
+        let permit = match tokio::time::timeout(permit_wait, self.limit.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             _ => {
                 self.circuit.record(admitted, None);
                 return Err(Unavailable::Down { retry_after: Duration::from_secs(1) });
             }
         };
-        let result = self.retrying(&mut attempt).await;
+        let result = self.retrying(&mut attempt, deadline).await;
         drop(permit);
         match &result {
             Ok(_) => self.circuit.record(admitted, Some(true)),
@@ -170,58 +174,78 @@ impl Guard {
         }
         result.map_err(|e| match e {
             UpstreamError::Timeout => Unavailable::Timeout,
-            _ => Unavailable::Down { retry_after: Duration::from_secs(1) },
+            // The registry said when to come back: so does the gateway.
+            UpstreamError::Busy(wait) => Unavailable::Down { retry_after: wait.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER) },
+            _ => Unavailable::Down { retry_after: MIN_RETRY_AFTER },
         })
     }
 
-    async fn retrying<T, F, Fut>(&self, attempt_fn: &mut F) -> Result<T, UpstreamError>
+    /// The attempts, until one succeeds, one fails for good, `max_attempts`
+    /// are made, or the next could not start before `deadline`. The pause
+    /// before the next attempt is the backoff schedule's, or the registry's
+    /// `Retry-After` when that is longer; a pause that reaches the deadline
+    /// is not taken (the failure is answered now instead of at the deadline).
+    async fn retrying<T, F, Fut>(&self, attempt_fn: &mut F, deadline: Instant) -> Result<T, UpstreamError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        let started = Instant::now();
-        let schedule = backoff::ExponentialBackoff {
+        use backoff::backoff::Backoff;
+        let mut schedule = backoff::ExponentialBackoff {
             initial_interval: self.policy.backoff_initial,
             current_interval: self.policy.backoff_initial,
             multiplier: 2.0,
             randomization_factor: 0.5,
             max_interval: self.policy.backoff_max_elapsed,
-            max_elapsed_time: Some(self.policy.backoff_max_elapsed),
+            // The deadline bounds the whole call; the schedule only spaces attempts.
+            max_elapsed_time: None,
             ..Default::default()
         };
-        let mut attempt = 0u32;
         let name = self.name;
-        backoff::future::retry(schedule, || {
+        let mut attempt = 0u32;
+        loop {
             attempt += 1;
-            let last = attempt >= self.policy.max_attempts;
-            // No attempt may run past the overall budget.
-            let remaining = self.policy.backoff_max_elapsed.saturating_sub(started.elapsed());
-            let limit = self.policy.timeout.min(remaining.max(Duration::from_millis(1)));
-            let fut = attempt_fn();
-            async move {
-                let t0 = Instant::now();
-                let outcome = match tokio::time::timeout(limit, fut).await {
-                    Ok(r) => r,
-                    Err(_) => Err(UpstreamError::Timeout),
-                };
-                self.metrics.registry_duration.with_label_values(&[name]).observe(t0.elapsed().as_secs_f64());
-                let label = match &outcome {
-                    Ok(_) => "ok",
-                    Err(UpstreamError::Timeout) => "timeout",
-                    Err(UpstreamError::Unavailable(_)) => "unavailable",
-                    Err(UpstreamError::Malformed(_)) => "malformed",
-                    Err(UpstreamError::Rejected(_)) => "rejected",
-                };
-                self.metrics.registry_calls.with_label_values(&[name, label]).inc();
-                outcome.map_err(|e| {
-                    tracing::warn!(registry = name, attempt, error = %e, "registry attempt failed");
-                    if e.is_transient() && !last { backoff::Error::transient(e) } else { backoff::Error::permanent(e) }
-                })
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let limit = self.policy.timeout.min(remaining);
+            let t0 = Instant::now();
+            let outcome = match tokio::time::timeout(limit, attempt_fn()).await {
+                Ok(r) => r,
+                Err(_) => Err(UpstreamError::Timeout),
+            };
+            self.metrics.registry_duration.with_label_values(&[name]).observe(t0.elapsed().as_secs_f64());
+            let label = match &outcome {
+                Ok(_) => "ok",
+                Err(UpstreamError::Timeout) => "timeout",
+                Err(UpstreamError::Unavailable(_) | UpstreamError::Busy(_)) => "unavailable",
+                Err(UpstreamError::Malformed(_)) => "malformed",
+                Err(UpstreamError::Rejected(_)) => "rejected",
+            };
+            self.metrics.registry_calls.with_label_values(&[name, label]).inc();
+            let err = match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            tracing::warn!(registry = name, attempt, error = %err, "registry attempt failed");
+            if !err.is_transient() || attempt >= self.policy.max_attempts {
+                return Err(err);
             }
-        })
-        .await
+            let backoff = schedule.next_backoff().unwrap_or(self.policy.backoff_max_elapsed);
+            let pause = match &err {
+                UpstreamError::Busy(asked) => backoff.max(*asked),
+                _ => backoff,
+            };
+            if Instant::now() + pause >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(pause).await;
+        }
     }
 }
+
+/// The bounds of the `Retry-After` the gateway answers when a registry is
+/// down or asked for a pause.
+const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A cached registry: cache → single flight → [`Guard`] → the connector.
 pub struct Resilient<R: Registry> {

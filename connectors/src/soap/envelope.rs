@@ -7,6 +7,7 @@
 
 use super::model::{Content, Particle};
 use super::{ENVELOPE_NS, Element, XmlError, XmlWriter, parse_document};
+use crate::error::UNRECOGNISED;
 use crate::{Lookup, UpstreamError};
 
 /// What one SOAP registry's XSD allows, as content models.
@@ -170,10 +171,6 @@ pub fn registry_fault_code(fault: &Fault, schema: &RegistrySchema) -> Option<&'s
     let code = fault.detail.as_ref()?.child(ns, "RegistryFault")?.child_text(ns, "Code")?;
     schema.fault_codes.iter().find(|known| **known == code).copied()
 }
-
-/// The word an error message carries in place of a code the connector does
-/// not know.
-pub(crate) const UNRECOGNISED: &str = "unrecognised";
 
 /// Reads a registry's answer and classifies it, the same way for every SOAP
 /// registry.
