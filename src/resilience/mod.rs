@@ -175,7 +175,9 @@ impl Guard {
         result.map_err(|e| match e {
             UpstreamError::Timeout => Unavailable::Timeout,
             // The registry said when to come back: so does the gateway.
-            UpstreamError::Busy(wait) => Unavailable::Down { retry_after: wait.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER) },
+            UpstreamError::Busy(wait) => {
+                Unavailable::Down { retry_after: wait.clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER) }
+            }
             _ => Unavailable::Down { retry_after: MIN_RETRY_AFTER },
         })
     }
