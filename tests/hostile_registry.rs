@@ -151,7 +151,8 @@ async fn serve(mut stream: TcpStream, script: Script) {
         Script::Endless => {
             let head = "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n";
             let _ = stream.write_all(head.as_bytes()).await;
-            let chunk = format!("{:x}\r\n{}\r\n", 4096, "<a>".repeat(4096 / 3) + &"x".repeat(4096 % 3));
+            let data = "<a>".repeat(1365);
+            let chunk = format!("{:x}\r\n{data}\r\n", data.len());
             while stream.write_all(chunk.as_bytes()).await.is_ok() {}
         }
         Script::Hang => {

@@ -135,3 +135,56 @@ async fn a_registry_certificate_from_another_ca_is_not_trusted() {
     let r = app.post_json("/v1/national-id/verify", &token, &verify_body("29001011300036", json!({}))).await;
     assert_eq!(r.status(), 503);
 }
+
+/// A registry over HTTPS (client certificate required) that answers every
+/// call with a 307 to `location`.
+async fn redirecting_mtls_registry(pki: &Pki, location: String) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+        .unwrap();
+    let server = HttpServer::new(move || {
+        let location = location.clone();
+        App::new().route(
+            "/national-id/soap",
+            web::post().to(move || {
+                let location = location.clone();
+                async move { HttpResponse::TemporaryRedirect().insert_header(("Location", location)).finish() }
+            }),
+        )
+    })
+    .workers(1)
+    .bind_rustls_0_23("127.0.0.1:0", config)
+    .unwrap();
+    let addr = server.addrs()[0];
+    tokio::spawn(server.run());
+    format!("https://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_certificate_and_the_request_never_go_where_a_redirect_points() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let pki = pki();
+    // A second TLS-capable address (127.0.0.1 is in the registry certificate):
+    // any connection to it is counted, before any handshake.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = elsewhere.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let registry = redirecting_mtls_registry(&pki, format!("https://{elsewhere_addr}/national-id/soap")).await;
+    let app = gateway(&pki, &registry, true).await;
+    let token = app.token("center-demo").await;
+    let r = app.post_json("/v1/national-id/verify", &token, &verify_body("29001011300036", json!({}))).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "upstream_unavailable");
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing was sent to the Location");
+}
