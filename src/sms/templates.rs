@@ -13,12 +13,10 @@ pub enum Lang {
 }
 
 impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::Ar, Lang::En];
+
     pub fn parse(s: &str) -> Option<Lang> {
-        match s {
-            "ar" => Some(Lang::Ar),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
+        Lang::ALL.into_iter().find(|l| l.as_str() == s)
     }
     pub fn as_str(self) -> &'static str {
         match self {
