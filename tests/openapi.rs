@@ -112,10 +112,12 @@ async fn a_generated_client_runs_the_readme_tour() {
     let dir = app.dir.path();
     let spec = dir.join("openapi.json");
     std::fs::write(&spec, pretty(&doc)).unwrap();
-    let client_dir = dir.join("client");
+    let client_dir = dir.join("bawaba_client");
     run(
         tokio::process::Command::new(tool("openapi-python-client"))
-            .args(["generate", "--meta", "none", "--path"])
+            .args(["generate", "--meta", "none", "--config"])
+            .arg(repo_file("tests/openapi/client-config.yml"))
+            .arg("--path")
             .arg(&spec)
             .arg("--output-path")
             .arg(&client_dir),

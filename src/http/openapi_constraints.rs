@@ -96,7 +96,9 @@ fn context(doc: &mut Value, configured: &Configured) {
 
 fn verification(doc: &mut Value) {
     set(doc, "VerifyNationalIdRequest", "national_id", national_id());
-    set(doc, "ClaimsDto", "gender", json!({"enum": ["male", "female", null]}));
+    *doc.pointer_mut("/components/schemas/ClaimsDto/properties/gender").expect("a gender claim") = json!({
+        "anyOf": [{"type": "string", "enum": ["male", "female"]}, {"type": "null"}],
+    });
     set(doc, "ClaimsDto", "birth_date", json!({"format": "date"}));
     for (schema, prop) in [("ClaimsDto", "full_name"), ("ClaimsDto", "mother_name"), ("CompanyClaims", "trade_name")] {
         set(doc, schema, prop, json!({"minLength": 1, "maxLength": 200, "pattern": r"\S"}));
