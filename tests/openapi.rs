@@ -137,7 +137,8 @@ async fn a_generated_client_runs_the_readme_tour() {
     assert!(out.contains("tour: done"), "{out}");
 }
 
-/// Schemathesis with every check, as a center and as an auditor, the SMSC's
+/// Schemathesis with every check (its default; exclusions with their reasons
+/// in tests/openapi/schemathesis.toml), as a center and as an auditor, the SMSC's
 /// callbacks signed by a hook: nothing found.
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_nothing() {
@@ -155,12 +156,13 @@ async fn schemathesis_finds_nothing() {
         let out = run(
             tokio::process::Command::new(tool("st"))
                 .current_dir(repo_file("tests/openapi"))
-                .args(["run", "--checks", "all", "--max-examples", "25", "--seed", "1"])
+                .args(["run", "--max-examples", "25", "--seed", "1"])
                 .args(["--include-path-regex", include])
                 .args(["--header", &format!("Authorization: Bearer {token}")])
                 .args(["--url", &app.base])
                 .arg(app.url("/openapi.json"))
                 .env("SCHEMATHESIS_HOOKS", "hooks")
+                .env("PYTHONPATH", repo_file("tests/openapi"))
                 .env("BAWABA_SMSC_SECRET", &app.settings.sms.smsc_secret),
             &format!("schemathesis as the {who}"),
             Duration::from_secs(300),
@@ -168,4 +170,22 @@ async fn schemathesis_finds_nothing() {
         .await;
         println!("{out}");
     }
+}
+
+/// `/docs/`: Swagger UI from assets inside the binary, over `/openapi.json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_page_is_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let page = app.http.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "no asset from elsewhere: {html}");
+    let init = app.http.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+    let trace = app.http.request(reqwest::Method::TRACE, app.url("/docs/")).send().await.unwrap();
+    assert_eq!(trace.status(), 405);
+    assert_eq!(trace.headers()["allow"], "GET");
+    let trace = app.http.request(reqwest::Method::TRACE, app.url("/audit")).send().await.unwrap();
+    assert_eq!(trace.status(), 405);
 }

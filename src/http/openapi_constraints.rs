@@ -154,12 +154,46 @@ fn sms(doc: &mut Value, configured: &Configured) {
                "description": "An Egyptian mobile number in any common form (010…, +2010…, 002010…, Arabic-Indic digits, separators); stored as E.164. Else 400 `invalid_phone`."}),
     );
     set(doc, "SendSmsRequest", "template", json!({"enum": configured.templates}));
+    // SMS needs the case reference (a citizen may ask for its status by text).
+    let mut sms_context = schema_mut(doc, "ContextDto").clone();
+    sms_context["required"] = json!(["operator_id", "purpose", "case_ref"]);
+    sms_context["properties"]["case_ref"]["type"] = json!("string");
+    sms_context["description"] = json!("The context of a data call; `case_ref` is required for SMS.");
+    doc["components"]["schemas"]["SmsContext"] = sms_context;
+    set(doc, "SendSmsRequest", "context", json!({"$ref": "#/components/schemas/SmsContext"}));
     set(doc, "SendSmsRequest", "lang", enumeration(Lang::ALL.map(Lang::as_str)));
     let params: Vec<String> = configured
         .template_params
         .iter()
         .map(|(t, p)| format!("`{t}`: {}", p.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")))
         .collect();
+    let statuses = json!({"type": "string", "enum": configured.statuses});
+    let shapes: Vec<Value> = configured
+        .template_params
+        .iter()
+        .map(|(_, params)| {
+            let properties: serde_json::Map<String, Value> = params
+                .iter()
+                .map(|p| {
+                    (
+                        p.clone(),
+                        if p == "status" {
+                            statuses.clone()
+                        } else {
+                            // Not blank, no control characters; the text must still fit the segments allowed.
+                            json!({"type": "string", "maxLength": crate::sms::templates::PARAM_MAX_CHARS,
+                           "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"})
+                        },
+                    )
+                })
+                .collect();
+            json!({"type": "object", "properties": properties, "required": params, "additionalProperties": false})
+        })
+        .collect();
+    let required = schema_mut(doc, "SendSmsRequest")["required"].as_array_mut().expect("required fields");
+    required.push(json!("params"));
+    let shape = if shapes.len() == 1 { shapes[0].clone() } else { json!({"oneOf": shapes}) };
+    *doc.pointer_mut("/components/schemas/SendSmsRequest/properties/params").expect("SMS params") = shape;
     set(
         doc,
         "SendSmsRequest",
@@ -167,11 +201,18 @@ fn sms(doc: &mut Value, configured: &Configured) {
         json!({"description": format!("Exactly the template's parameters ({}); `status` is one of {}.", params.join("; "),
             configured.statuses.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))}),
     );
+    // A report of a delivery carries no error code; one of a failure must.
+    schema_mut(doc, "DeliveryReport")["oneOf"] = json!([
+        {"properties": {"status": {"const": connectors::smsc::DELIVERED}, "error": {"type": "null"}}},
+        {"properties": {"status": {"const": connectors::smsc::UNDELIVERED}, "error": {"type": "string"}}, "required": ["error"]},
+    ]);
+    // The SMSC's wire allows any E.164 sender; the gateway answers only Egyptian mobiles.
+    set(doc, "InboundMessage", "from", json!({"pattern": crate::domain::phone::E164_PATTERN}));
     set(doc, "SmsAccepted", "status", json!({"const": "queued"}));
     for schema in ["SmsAccepted", "SmsView"] {
         set(doc, schema, "encoding", enumeration(ENCODINGS));
         set(doc, schema, "segments", json!({"minimum": 1}));
-        set(doc, schema, "to", json!({"pattern": r"^\+201[0125][0-9]{8}$"}));
+        set(doc, schema, "to", json!({"pattern": crate::domain::phone::E164_PATTERN}));
     }
     set(doc, "SmsView", "status", enumeration(MESSAGE_STATUSES));
     set(doc, "HistoryEntry", "status", enumeration(MESSAGE_STATUSES));
