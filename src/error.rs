@@ -76,6 +76,32 @@ impl ApiError {
         ApiError::InvalidRequest { detail: Some(detail.into()), errors: vec![] }
     }
 
+    /// One error of each kind, in the contract's order (the OpenAPI
+    /// document's list of codes).
+    pub fn examples() -> Vec<ApiError> {
+        vec![
+            ApiError::InvalidRequest { detail: None, errors: vec![] },
+            ApiError::InvalidNationalId { reason: "length" },
+            ApiError::InvalidPhone { reason: "length" },
+            ApiError::MissingToken,
+            ApiError::InvalidToken,
+            ApiError::BadSignature,
+            ApiError::Forbidden { detail: "" },
+            ApiError::NotFound,
+            ApiError::PayloadTooLarge,
+            ApiError::UnsupportedMediaType,
+            ApiError::MethodNotAllowed,
+            ApiError::RequestTimeout,
+            ApiError::RateLimited { retry_after_secs: 1 },
+            ApiError::IdempotencyConflict,
+            ApiError::RecipientOptedOut,
+            ApiError::UpstreamUnavailable { retry_after_secs: 1 },
+            ApiError::UpstreamTimeout,
+            ApiError::StoreUnavailable,
+            ApiError::Internal,
+        ]
+    }
+
     /// The stable, machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -16,11 +16,17 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 2] = [Format::Csv, Format::Ndjson];
+
     pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "csv" => Some(Format::Csv),
-            "ndjson" => Some(Format::Ndjson),
-            _ => None,
+        Format::ALL.into_iter().find(|f| f.extension() == s)
+    }
+
+    /// The media type without parameters (the OpenAPI document's content key).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv",
+            Format::Ndjson => "application/x-ndjson",
         }
     }
 

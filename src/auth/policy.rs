@@ -28,6 +28,13 @@ impl PurposePolicy {
         PurposePolicy { purposes }
     }
 
+    /// The configured purposes, sorted (the OpenAPI document's enum).
+    pub fn purposes(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.purposes.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     pub fn check(&self, client: &super::Client, purpose: &str, action: Action) -> Result<(), PurposeRefusal> {
         let allowed = self.purposes.get(purpose).ok_or(PurposeRefusal::Unknown)?;
         if !client.may_state(purpose) || !allowed.contains(&action) {

@@ -3,6 +3,19 @@
 
 use serde::Serialize;
 
+/// The longest operator ID and case reference, in characters.
+pub const OPERATOR_ID_MAX_CHARS: usize = 64;
+pub const CASE_REF_MAX_CHARS: usize = 64;
+
+/// The characters of an operator ID besides ASCII letters and digits.
+const OPERATOR_ID_PUNCTUATION: [u8; 3] = [b'.', b'_', b'-'];
+
+/// An operator ID as a regular expression (the OpenAPI document's pattern).
+pub fn operator_id_pattern() -> String {
+    let punctuation: String = OPERATOR_ID_PUNCTUATION.iter().map(|b| *b as char).collect();
+    format!("^[A-Za-z0-9{punctuation}]{{1,{OPERATOR_ID_MAX_CHARS}}}$")
+}
+
 /// The employee at the counter: `[A-Za-z0-9._-]{1,64}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -10,10 +23,10 @@ pub struct OperatorId(String);
 
 impl OperatorId {
     pub fn parse(input: &str) -> Result<Self, &'static str> {
-        if input.is_empty() || input.len() > 64 {
+        if input.is_empty() || input.len() > OPERATOR_ID_MAX_CHARS {
             return Err("length");
         }
-        if !input.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        if !input.bytes().all(|b| b.is_ascii_alphanumeric() || OPERATOR_ID_PUNCTUATION.contains(&b)) {
             return Err("characters");
         }
         Ok(Self(input.to_owned()))
@@ -35,7 +48,7 @@ impl CaseRef {
     pub fn parse(input: &str) -> Result<Self, &'static str> {
         let normalised = super::digits::to_ascii_digits(input.trim());
         let len = normalised.chars().count();
-        if len == 0 || len > 64 {
+        if len == 0 || len > CASE_REF_MAX_CHARS {
             return Err("length");
         }
         if normalised.chars().any(|c| c.is_control() || super::digits::is_format_mark(c)) {

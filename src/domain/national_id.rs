@@ -62,13 +62,20 @@ pub enum CheckDigit {
 }
 
 /// Governorate-of-birth codes; 88 means born outside Egypt.
-const GOVERNORATES: [&str; 28] = [
+pub const GOVERNORATES: [&str; 28] = [
     "01", "02", "03", "04", // Cairo, Alexandria, Port Said, Suez
     "11", "12", "13", "14", "15", "16", "17", "18", "19", // Delta and canal
     "21", "22", "23", "24", "25", "26", "27", "28", "29", // Upper Egypt
     "31", "32", "33", "34", "35", // frontier governorates
     "88",
 ];
+
+/// A national ID in its canonical form (14 ASCII digits) as a regular
+/// expression: century, a plausible YYMMDD and a known governorate. Whether the
+/// day exists and is not in the future is checked by [`NationalId::parse`] only.
+pub fn pattern() -> String {
+    format!("^[23][0-9]{{2}}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])({})[0-9]{{5}}$", GOVERNORATES.join("|"))
+}
 
 /// Weights of the candidate check-digit rule over digits 1–13.
 const WEIGHTS: [u32; 13] = [2, 7, 6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2];

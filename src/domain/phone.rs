@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use super::digits::{ascii_digit, is_format_mark};
 
+/// [`PhoneNumber`]'s stored form as a regular expression (the OpenAPI document's).
+pub const E164_PATTERN: &str = r"^\+201[0125][0-9]{8}$";
+
 /// An Egyptian mobile number in E.164 form: "+201" + [0125] + 8 digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]

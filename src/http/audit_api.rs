@@ -13,7 +13,14 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-const FILTERS: [&str; 8] = ["subject", "client_id", "center_id", "operator_id", "action", "outcome", "from", "to"];
+/// `limit` of `/v1/audit/events`: its bounds and its default.
+pub const LIMIT_MAX: u32 = 1000;
+pub const LIMIT_DEFAULT: u32 = 100;
+
+/// The longest value of a query parameter, in characters.
+pub const QUERY_VALUE_MAX_CHARS: usize = 256;
+
+pub const FILTERS: [&str; 8] = ["subject", "client_id", "center_id", "operator_id", "action", "outcome", "from", "to"];
 
 /// A parsed query of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +68,7 @@ pub enum Allow {
 pub fn parse_query(query: &str, allow: Allow) -> Result<(EventsQuery, Option<Format>), ApiError> {
     let mut errors = Vec::new();
     let mut filter = AuditFilter::default();
-    let mut limit = 100u32;
+    let mut limit = LIMIT_DEFAULT;
     let mut cursor = None;
     let mut format = None;
     let mut seen = std::collections::HashSet::new();
@@ -71,7 +78,7 @@ pub fn parse_query(query: &str, allow: Allow) -> Result<(EventsQuery, Option<For
             errors.push(FieldError::new(&k, "given more than once"));
             continue;
         }
-        if v.chars().count() > 256 {
+        if v.chars().count() > QUERY_VALUE_MAX_CHARS {
             errors.push(FieldError::new(&k, "too long"));
             continue;
         }
@@ -91,7 +98,7 @@ pub fn parse_query(query: &str, allow: Allow) -> Result<(EventsQuery, Option<For
                 errors.push(FieldError::new(&k, "not a parameter of this endpoint"))
             }
             "limit" => match v.parse::<u32>() {
-                Ok(n) if (1..=1000).contains(&n) => limit = n,
+                Ok(n) if (1..=LIMIT_MAX).contains(&n) => limit = n,
                 _ => errors.push(FieldError::new("limit", "must be a whole number from 1 to 1000")),
             },
             "cursor" => cursor = Some(v),
@@ -138,15 +145,15 @@ pub struct EventsPage {
 }
 
 #[utoipa::path(
-    get, path = "/v1/audit/events", tag = "audit",
+    get, path = "/v1/audit/events", tag = "audit", operation_id = "query_audit_events",
+    description = "Newest first. Unknown parameters, a parameter given twice, and `from` not before `to` are 400.",
     params(
         ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
         ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
         ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("limit" = Option<u32>, Query, description = "1–1000, default 100"), ("cursor" = Option<String>, Query)
+        ("limit" = Option<u32>, Query, description = "Events per page"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page, with the same filters")
     ),
-    responses((status = 200, body = EventsPage), (status = 400, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody)),
-    security(("bearer" = ["audit:read"]))
+    responses((status = 200, description = "A page of events", body = EventsPage)),
 )]
 pub async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (q, _) = parse_query(req.query_string(), Allow::Paging)?;
@@ -162,9 +169,8 @@ pub async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
 }
 
 #[utoipa::path(
-    get, path = "/v1/audit/integrity", tag = "audit",
-    responses((status = 200, body = VerifyReport)),
-    security(("bearer" = ["audit:read"]))
+    get, path = "/v1/audit/integrity", tag = "audit", operation_id = "audit_integrity",
+    responses((status = 200, description = "The hash chain re-computed", body = VerifyReport)),
 )]
 pub async fn integrity(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let report = verify_chain(state.audit.store(), &state.audit_keys).await?;
@@ -172,18 +178,17 @@ pub async fn integrity(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
 }
 
 #[utoipa::path(
-    get, path = "/v1/audit/export", tag = "audit",
+    get, path = "/v1/audit/export", tag = "audit", operation_id = "export_audit_events",
     params(
-        ("format" = String, Query, description = "csv or ndjson"),
+        ("format" = String, Query, description = "`csv` (a header row, the event's fields in order) or `ndjson`"),
         ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
         ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
         ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")
     ),
     responses(
-        (status = 200, description = "the matching events in chain order (oldest first), streamed; CSV with a header row", content_type = "text/csv"),
-        (status = 400, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody)
+        (status = 200, description = "The matching events in chain order (oldest first), streamed", content_type = "text/csv",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"bawaba-audit-YYYY-MM-DD.csv\"` (or `.ndjson`)"))),
     ),
-    security(("bearer" = ["audit:read"]))
 )]
 pub async fn export(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (q, format) = parse_query(req.query_string(), Allow::Format)?;
@@ -223,15 +228,14 @@ pub struct VolumeReport {
 }
 
 #[utoipa::path(
-    get, path = "/v1/audit/volume", tag = "audit",
+    get, path = "/v1/audit/volume", tag = "audit", operation_id = "audit_volume",
     description = "Events per UTC day for the filters of /v1/audit/events (the auditor page's chart).",
     params(
         ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
         ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
         ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")
     ),
-    responses((status = 200, body = VolumeReport), (status = 400, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody)),
-    security(("bearer" = ["audit:read"]))
+    responses((status = 200, description = "Events per UTC day", body = VolumeReport)),
 )]
 pub async fn volume(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (q, _) = parse_query(req.query_string(), Allow::FiltersOnly)?;

@@ -22,7 +22,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self'; scr
 
 /// The page's routes: `/audit`, `/audit/app.js`, `/audit/style.css`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(page))
+    cfg.service(super::only("/audit", "GET").route(web::get().to(page)))
         .route("/audit/app.js", web::get().to(app_js))
         .route("/audit/style.css", web::get().to(style_css));
 }

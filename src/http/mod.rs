@@ -5,10 +5,13 @@ mod auditor_page;
 pub mod body;
 pub mod context;
 mod context_dto;
+mod docs;
 pub mod gate;
 pub mod json;
 mod json_objects;
 pub mod openapi;
+mod openapi_constraints;
+mod openapi_rules;
 mod ops;
 mod security_checks;
 mod sms;
@@ -49,6 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(only("/metrics", "GET").route(web::get().to(ops::metrics)))
         .service(only("/openapi.json", "GET").route(web::get().to(ops::openapi)))
         .configure(auditor_page::configure)
+        .configure(docs::configure)
         .service(
             web::scope("/v1")
                 // Every /v1 answer may carry personal data: no cache keeps it.

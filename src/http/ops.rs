@@ -7,6 +7,12 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 #[derive(Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    #[schema(pattern = "^ok$")]
+    pub status: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready`, `degraded` (a circuit is open; still 200) or `not_ready` (the store is down; 503).
     pub status: &'static str,
@@ -14,12 +20,16 @@ pub struct Readiness {
     pub connectors: BTreeMap<&'static str, &'static str>,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "The process is alive", body = Liveness)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Liveness { status: "ok" })
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses((status = 200, description = "Ready, or degraded (a circuit is open): keep routing", body = Readiness),
+        (status = 503, description = "Not ready: the store is down", body = Readiness,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store_up = state.audit.is_up();
     let states: Vec<(&'static str, CircuitState)> =
@@ -39,11 +49,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(super::openapi::document())
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "openapi",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)))]
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document(&super::openapi::Configured::of(&state)))
 }

@@ -33,14 +33,12 @@ pub struct Accepted {
 }
 
 #[utoipa::path(
-    post, path = "/v1/security-checks", tag = "security",
+    post, path = "/v1/security-checks", tag = "security", operation_id = "submit_security_check",
     request_body = SubmitCheckRequest,
     responses(
-        (status = 202, body = Accepted, headers(("Location" = String))),
-        (status = 400, body = crate::error::ProblemBody, content_type = "application/problem+json"),
-        (status = 401, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody),
+        (status = 202, description = "Accepted; poll `Location`, or wait for the callback", body = Accepted,
+            headers(("Location" = String, description = "`/v1/security-checks/{id}`"))),
     ),
-    security(("bearer" = ["security:check"]))
 )]
 pub async fn submit(
     state: web::Data<AppState>,
@@ -53,7 +51,7 @@ pub async fn submit(
     let mut errors = Vec::new();
     let context = parse_context(&body.context, &mut errors);
     note.update(|n| context.record(n));
-    if !matches!(body.check_type.as_str(), "shop_license" | "employment" | "general") {
+    if !crate::security::CHECK_TYPES.contains(&body.check_type.as_str()) {
         errors.push(FieldError::new("check_type", "must be shop_license, employment or general"));
     }
     let client = state.clients.get(&caller.0.client_id).ok_or(ApiError::InvalidToken)?;
@@ -101,10 +99,9 @@ pub async fn submit(
 }
 
 #[utoipa::path(
-    get, path = "/v1/security-checks/{id}", tag = "security",
-    params(("id" = String, Path)),
-    responses((status = 200, body = CheckView), (status = 404, body = crate::error::ProblemBody)),
-    security(("bearer" = ["security:check"]))
+    get, path = "/v1/security-checks/{id}", tag = "security", operation_id = "read_security_check",
+    params(("id" = String, Path, description = "The id of the 202 (another client's check is 404)")),
+    responses((status = 200, description = "The check's state", body = CheckView)),
 )]
 pub async fn read(
     state: web::Data<AppState>,

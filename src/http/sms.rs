@@ -100,23 +100,20 @@ fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
         .get("idempotency-key")
         .ok_or_else(|| ApiError::invalid("Idempotency-Key", "the header is required"))?;
     let key = value.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?.trim();
-    if key.is_empty() || key.len() > 255 {
+    if key.is_empty() || key.len() > crate::sms::IDEMPOTENCY_KEY_MAX {
         return Err(ApiError::invalid("Idempotency-Key", "must be 1 to 255 characters"));
     }
     Ok(key.to_owned())
 }
 
 #[utoipa::path(
-    post, path = "/v1/sms", tag = "sms",
+    post, path = "/v1/sms", tag = "sms", operation_id = "send_sms",
     request_body = SendSmsRequest,
-    params(("Idempotency-Key" = String, Header, description = "Required; the same key and body return the first answer")),
+    params(("Idempotency-Key" = String, Header, description = "Required; the same key and body return the first answer, another body is 409")),
     responses(
-        (status = 202, body = SmsAccepted),
-        (status = 400, body = crate::error::ProblemBody, description = "invalid_phone or invalid_request"),
-        (status = 409, body = crate::error::ProblemBody, description = "idempotency_conflict"),
-        (status = 422, body = crate::error::ProblemBody, description = "recipient_opted_out"),
+        (status = 202, description = "Queued in the durable outbox", body = SmsAccepted,
+            headers(("Location" = String, description = "`/v1/sms/{id}`"))),
     ),
-    security(("bearer" = ["sms:send"]))
 )]
 pub async fn send(
     state: web::Data<AppState>,
@@ -224,9 +221,9 @@ pub struct SmsView {
 }
 
 #[utoipa::path(
-    get, path = "/v1/sms/{id}", tag = "sms", params(("id" = String, Path)),
-    responses((status = 200, body = SmsView), (status = 404, body = crate::error::ProblemBody)),
-    security(("bearer" = ["sms:send"]))
+    get, path = "/v1/sms/{id}", tag = "sms", operation_id = "read_sms",
+    params(("id" = String, Path, description = "The id of the 202 (another client's message is 404)")),
+    responses((status = 200, description = "The message's state and history", body = SmsView)),
 )]
 pub async fn read(
     state: web::Data<AppState>,
@@ -258,6 +255,21 @@ pub async fn read(
     }))
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryApplied {
+    pub id: String,
+    #[schema(pattern = "^(delivered|undelivered)$")]
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InboundHandled {
+    /// What the message asked: `stop`, `start`, `status` or `unknown`.
+    #[schema(pattern = "^(stop|start|status|unknown)$")]
+    pub intent: &'static str,
+    pub reply_id: String,
+}
+
 /// Checks the SMSC's `Bawaba-Signature` over the raw body, then parses it.
 /// A missing or wrong signature is 401 without a bearer challenge: the SMSC
 /// signs, it holds no token.
@@ -277,9 +289,10 @@ fn signed_body<T: serde::de::DeserializeOwned>(
 }
 
 #[utoipa::path(
-    post, path = "/v1/sms/delivery-reports", tag = "sms",
-    request_body(content = String, description = "The SMSC's delivery report (schemas/upstream/smsc.schema.json), signed with Bawaba-Signature"),
-    responses((status = 200, description = "Applied"), (status = 401, body = crate::error::ProblemBody), (status = 404, body = crate::error::ProblemBody))
+    post, path = "/v1/sms/delivery-reports", tag = "sms", operation_id = "sms_delivery_report",
+    description = "Called by the SMSC, signed with `Bawaba-Signature` (not a bearer token).",
+    request_body(content = smsc_wire::DeliveryReport, description = "The SMSC's delivery report (schemas/upstream/smsc.schema.json)."),
+    responses((status = 200, description = "Applied", body = DeliveryApplied))
 )]
 pub async fn delivery_report(
     state: web::Data<AppState>,
@@ -305,13 +318,14 @@ pub async fn delivery_report(
         .delivery(SmsDelivery { id: message.id.clone(), delivered, at: report.at.clone(), error })
         .await?;
     Ok(HttpResponse::Ok()
-        .json(serde_json::json!({"id": message.id, "status": if delivered { "delivered" } else { "undelivered" }})))
+        .json(DeliveryApplied { id: message.id, status: if delivered { "delivered" } else { "undelivered" } }))
 }
 
 #[utoipa::path(
-    post, path = "/v1/sms/inbound", tag = "sms",
-    request_body(content = String, description = "A citizen's message to 5960 (schemas/upstream/smsc.schema.json), signed with Bawaba-Signature"),
-    responses((status = 200, description = "Handled; a reply is queued"), (status = 401, body = crate::error::ProblemBody))
+    post, path = "/v1/sms/inbound", tag = "sms", operation_id = "sms_inbound",
+    description = "Called by the SMSC, signed with `Bawaba-Signature` (not a bearer token).",
+    request_body(content = smsc_wire::InboundMessage, description = "A citizen's message to 5960 (schemas/upstream/smsc.schema.json)."),
+    responses((status = 200, description = "Handled; a reply is queued", body = InboundHandled))
 )]
 pub async fn inbound(
     state: web::Data<AppState>,
@@ -373,5 +387,5 @@ pub async fn inbound(
     let reply_id = reply_row.id.clone();
     state.sms.acceptor.accept(None, reply_row).await?;
     note.update(|n| n.outcome = Some("ok".into()));
-    Ok(HttpResponse::Ok().json(serde_json::json!({"intent": intent, "reply_id": reply_id})))
+    Ok(HttpResponse::Ok().json(InboundHandled { intent, reply_id }))
 }

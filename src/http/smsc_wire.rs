@@ -10,24 +10,37 @@ use serde::Deserialize;
 /// The schema's `text.maxLength`.
 const MAX_TEXT_CHARS: usize = 1_600;
 
-#[derive(Deserialize)]
+// The patterns below are those of the check functions, as the SMSC's schema states them.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryReport {
+    #[schema(pattern = "^[A-Za-z0-9._~-]{1,128}$")]
     pub smsc_id: String,
+    /// The gateway's message id.
+    #[schema(format = Uuid)]
     pub client_ref: String,
+    #[schema(pattern = "^(delivered|undelivered)$")]
     pub status: String,
+    #[schema(format = DateTime)]
     pub at: String,
+    /// Given only, and always, when `undelivered`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Z][A-Z0-9_]{0,63}$")]
     pub error: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundMessage {
+    #[schema(pattern = "^[A-Za-z0-9._~-]{1,128}$")]
     pub smsc_id: String,
+    #[schema(pattern = "^\\+[1-9][0-9]{7,14}$")]
     pub from: String,
+    #[schema(pattern = "^5960$")]
     pub to: String,
+    #[schema(min_length = 1, max_length = 1600)]
     pub text: String,
+    #[schema(format = DateTime)]
     pub received_at: String,
 }
 

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
+    #[schema(pattern = "^Bearer$")]
     pub token_type: &'static str,
+    /// Seconds.
     pub expires_in: u64,
     pub scope: String,
 }
@@ -44,10 +46,25 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     Some((unescape(id)?, unescape(secret)?))
 }
 
+/// The form of `POST /oauth/token` (RFC 6749 §4.4).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Read field by field from the form; this is its schema.
+pub struct TokenRequest {
+    #[schema(value_type = String, pattern = "^client_credentials$")]
+    grant_type: String,
+    /// Omitted when the client authenticates with HTTP Basic.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// Space-separated subset of the client's scopes; all of them when omitted.
+    scope: Option<String>,
+}
+
 #[utoipa::path(
-    post, path = "/oauth/token", tag = "auth",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, client_id, client_secret (or HTTP Basic), optional scope"),
-    responses((status = 200, body = TokenResponse), (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope"), (status = 401, description = "invalid_client"), (status = 429, body = crate::error::ProblemBody))
+    post, path = "/oauth/token", tag = "auth", operation_id = "issue_token",
+    description = "OAuth 2.0 client credentials (RFC 6749 §4.4): the client's id and secret as form fields or HTTP Basic, not both.",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "A token (a JWT, at most 15 minutes)", body = TokenResponse,
+        headers(("Cache-Control" = String, description = "`no-store`"))))
 )]
 pub async fn issue(
     state: web::Data<AppState>,
@@ -169,7 +186,17 @@ pub async fn issue(
         }))
 }
 
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, description = "The gateway's token verification keys (JWKS)")))]
+/// A JSON Web Key Set (RFC 7517).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // The keys are built as JSON by the token service; this is their schema.
+pub struct Jwks {
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<serde_json::Value>,
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", operation_id = "jwks",
+    responses((status = 200, description = "The gateway's token verification keys (JWKS)", body = Jwks,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`")))))]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(state.tokens.jwks())
 }

@@ -43,15 +43,9 @@ pub struct CompanyFacts {
 }
 
 #[utoipa::path(
-    post, path = "/v1/commercial-register/verify", tag = "verification",
+    post, path = "/v1/commercial-register/verify", tag = "verification", operation_id = "verify_commercial_register",
     request_body = VerifyCompanyRequest,
-    responses(
-        (status = 200, description = "Match results and facts", body = inline(Verification<CompanyFacts>)),
-        (status = 400, body = crate::error::ProblemBody, content_type = "application/problem+json"),
-        (status = 401, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody),
-        (status = 503, body = crate::error::ProblemBody), (status = 504, body = crate::error::ProblemBody),
-    ),
-    security(("bearer" = ["commercial_register:verify"]))
+    responses((status = 200, description = "Match results and facts (`outcome` `not_found`: no record; `fields` and `facts` omitted)", body = inline(Verification<CompanyFacts>))),
 )]
 pub async fn verify(
     state: web::Data<AppState>,

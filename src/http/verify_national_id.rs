@@ -57,15 +57,9 @@ fn parse_claims(dto: ClaimsDto, errors: &mut Vec<FieldError>) -> Claims {
 }
 
 #[utoipa::path(
-    post, path = "/v1/national-id/verify", tag = "verification",
+    post, path = "/v1/national-id/verify", tag = "verification", operation_id = "verify_national_id",
     request_body = VerifyNationalIdRequest,
-    responses(
-        (status = 200, description = "Match results and facts", body = inline(Verification<Facts>)),
-        (status = 400, description = "invalid_national_id or invalid_request", body = crate::error::ProblemBody, content_type = "application/problem+json"),
-        (status = 401, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody),
-        (status = 503, body = crate::error::ProblemBody), (status = 504, body = crate::error::ProblemBody),
-    ),
-    security(("bearer" = ["national_id:verify"]))
+    responses((status = 200, description = "Match results and facts (`outcome` `not_found`: no record; `fields` and `facts` omitted)", body = inline(Verification<Facts>))),
 )]
 pub async fn verify(
     state: web::Data<AppState>,

@@ -38,15 +38,9 @@ pub struct PropertyFacts {
 }
 
 #[utoipa::path(
-    post, path = "/v1/real-estate/verify", tag = "verification",
+    post, path = "/v1/real-estate/verify", tag = "verification", operation_id = "verify_real_estate",
     request_body = VerifyPropertyRequest,
-    responses(
-        (status = 200, description = "Match results and facts", body = inline(Verification<PropertyFacts>)),
-        (status = 400, body = crate::error::ProblemBody, content_type = "application/problem+json"),
-        (status = 401, body = crate::error::ProblemBody), (status = 403, body = crate::error::ProblemBody),
-        (status = 503, body = crate::error::ProblemBody), (status = 504, body = crate::error::ProblemBody),
-    ),
-    security(("bearer" = ["real_estate:verify"]))
+    responses((status = 200, description = "Match results and facts (`outcome` `not_found`: no record; `fields` and `facts` omitted)", body = inline(Verification<PropertyFacts>))),
 )]
 pub async fn verify(
     state: web::Data<AppState>,

@@ -13,6 +13,12 @@ pub use worker::{SecurityWorker, WorkerSettings};
 use crate::store::SecurityCheckRow;
 use serde::Serialize;
 
+/// The kinds of check the security directorate performs.
+pub const CHECK_TYPES: [&str; 3] = ["shop_license", "employment", "general"];
+
+/// The states of a check: `pending` until the directorate decides.
+pub const CHECK_STATUSES: [&str; 4] = ["pending", "cleared", "not_cleared", "failed"];
+
 /// The body of `GET /v1/security-checks/{id}`, and of the callback.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckView {

@@ -5,6 +5,9 @@ use crate::domain::sms_encoding::{Segmented, segment};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// The longest value of a template parameter, in characters.
+pub const PARAM_MAX_CHARS: usize = 100;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
@@ -13,12 +16,10 @@ pub enum Lang {
 }
 
 impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::Ar, Lang::En];
+
     pub fn parse(s: &str) -> Option<Lang> {
-        match s {
-            "ar" => Some(Lang::Ar),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
+        Lang::ALL.into_iter().find(|l| l.as_str() == s)
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -131,7 +132,7 @@ impl Templates {
         for name in &tpl.params {
             match params.get(name) {
                 None => errors.push(err(format!("params.{name}"), "missing parameter")),
-                Some(v) if v.trim().is_empty() || v.chars().count() > 100 => {
+                Some(v) if v.trim().is_empty() || v.chars().count() > PARAM_MAX_CHARS => {
                     errors.push(err(format!("params.{name}"), "must be 1 to 100 characters"))
                 }
                 Some(v) if v.chars().any(|c| c.is_control()) => {

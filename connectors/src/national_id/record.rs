@@ -53,6 +53,8 @@ pub enum CardStatus {
 }
 
 impl CardStatus {
+    pub const ALL: [CardStatus; 3] = [CardStatus::Valid, CardStatus::Expired, CardStatus::ReportedLost];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CardStatus::Valid => "valid",
