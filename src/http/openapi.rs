@@ -22,6 +22,7 @@ impl Modify for BearerScheme {
         super::sms::send, super::sms::read, super::sms::delivery_report, super::sms::inbound,
         super::audit_api::events, super::audit_api::integrity, super::audit_api::export, super::audit_api::volume,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
+        super::receipts::qr_svg, super::receipts::qr_png, super::receipts::trust_list, super::receipts::verify,
     ),
     modifiers(&BearerScheme)
 )]

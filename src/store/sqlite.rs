@@ -16,6 +16,7 @@ pub struct SqliteStore {
     fsync_each_commit: bool,
 }
 
+super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::queries::shared_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 
 impl SqliteStore {
