@@ -271,10 +271,20 @@
     });
     setUpScanning();
     // A link may carry the code after '#', which never reaches a server.
-    const fragment = decodeURIComponent(location.hash.slice(1));
-    if (fragment.startsWith("BW1:")) {
-      $("code").value = fragment;
-      verify(fragment);
-    }
+    const fromLink = () => {
+      // Base45 has '%' and ' ': a link percent-encodes them (else taken as they are).
+      let fragment = location.hash.slice(1);
+      try {
+        fragment = decodeURIComponent(fragment);
+      } catch (e) {
+        /* not percent-encoded */
+      }
+      if (fragment.startsWith("BW1:")) {
+        $("code").value = fragment;
+        verify(fragment);
+      }
+    };
+    window.addEventListener("hashchange", fromLink);
+    fromLink();
   });
 })();
