@@ -116,7 +116,7 @@ pub async fn verify(
     let answer = match state.receipts.verify(&body.0.code) {
         Ok(payload) => VerifyReceiptResponse { valid: true, reason: None, receipt: Some(payload) },
         Err((refusal, payload)) => {
-            VerifyReceiptResponse { valid: false, reason: Some(refusal.as_str()), receipt: payload }
+            VerifyReceiptResponse { valid: false, reason: Some(refusal.as_str()), receipt: payload.map(|p| *p) }
         }
     };
     state.metrics.receipt_verifications.with_label_values(&[answer.reason.unwrap_or("valid")]).inc();

@@ -76,7 +76,7 @@ pub fn sign(payload: &Payload, key: &SigningKey) -> String {
 
 /// Checks `code` against `trust` at `now` (Unix seconds). An expired receipt
 /// is refused with its payload, so the verifier can say what it was.
-pub fn verify(code: &str, trust: &TrustList, now: i64) -> Result<Payload, (Refusal, Option<Payload>)> {
+pub fn verify(code: &str, trust: &TrustList, now: i64) -> Result<Payload, (Refusal, Option<Box<Payload>>)> {
     // Scanners and copy-paste add line breaks and tabs (around and within).
     // A space is a Base45 character, so only leading ones (before `BW1:`) go.
     let code: String = code.chars().filter(|c| !c.is_whitespace() || *c == ' ').collect();
@@ -109,7 +109,7 @@ pub fn verify(code: &str, trust: &TrustList, now: i64) -> Result<Payload, (Refus
     let payload =
         Payload::from_cbor(sign1.payload.as_deref().unwrap_or_default()).map_err(|_| (Refusal::Payload, None))?;
     if payload.expires_at <= now {
-        return Err((Refusal::Expired, Some(payload)));
+        return Err((Refusal::Expired, Some(Box::new(payload))));
     }
     Ok(payload)
 }

@@ -95,7 +95,7 @@ impl Receipts {
     }
 
     /// Verifies `code` now against the published keys.
-    pub fn verify(&self, code: &str) -> Result<Payload, (Refusal, Option<Payload>)> {
+    pub fn verify(&self, code: &str) -> Result<Payload, (Refusal, Option<Box<Payload>>)> {
         code::verify(code, &self.trusted(), time::OffsetDateTime::now_utc().unix_timestamp())
     }
 }
