@@ -311,6 +311,18 @@ async fn a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent(bac
         .as_str()
         .unwrap()
         .to_owned();
+    // "Still queued": its first dispatch (with its retries) has ended in
+    // failure. A STOP that lands during a dispatch's own retries is not
+    // seen by that dispatch (README: the outbox).
+    let started = Instant::now();
+    loop {
+        let view: Value = app.get(&format!("/v1/sms/{id}"), &token).await.json().await.unwrap();
+        if view["last_error"].is_string() || started.elapsed() > Duration::from_secs(10) {
+            assert_eq!(view["status"], "queued", "{view}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     inject(&app, "+201001234567", "stop").await;
     app.clear_faults().await;
     let view = wait_status(&app, &token, &id, "failed").await;

@@ -171,9 +171,6 @@ pub async fn send(
     note.update(|n| n.subject = Some(phone.as_str().to_owned()));
     context.authorise(&state, &caller.0, Action::SmsSend)?;
     let store = state.audit.store();
-    if store.sms_is_opted_out(phone.as_str()).await? {
-        return Err(ApiError::RecipientOptedOut);
-    }
     let message = queued_message(QueuedMessage {
         id: super::request_id(&req),
         client_id: caller.0.client_id.clone(),
@@ -197,6 +194,8 @@ pub async fn send(
             Ok(accepted(&first))
         }
         SmsAccept::Existing { .. } => Err(ApiError::IdempotencyConflict),
+        // Read in the batch's own transaction, before the idempotency key.
+        SmsAccept::OptedOut => Err(ApiError::RecipientOptedOut),
     }
 }
 

@@ -9,8 +9,10 @@ mod postgres;
 mod queries;
 mod receipts;
 mod schema;
+mod sms_queries;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_outbox;
 
 pub use sqlite_audit::SqliteAppender;
 
@@ -355,6 +357,8 @@ pub struct SmsSent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmsAccept {
     Inserted,
+    /// Not stored: the recipient opted out of notifications.
+    OptedOut,
     /// The key was used before: its message and the hash of its body.
     Existing {
         message_id: String,
@@ -372,7 +376,8 @@ pub struct IdempotencyKey {
 
 impl Store {
     /// Stores new messages (each with its idempotency key) in one
-    /// transaction; a message whose key was used before is not stored.
+    /// transaction; a message whose key was used before, or a notification
+    /// to a recipient who opted out, is not stored.
     pub async fn accept_sms_batch(
         &self,
         items: &[(Option<IdempotencyKey>, SmsMessageRow)],

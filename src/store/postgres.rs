@@ -123,11 +123,92 @@ const OPTIMISTIC_ATTEMPTS: usize = 4;
 
 super::receipts::receipt_queries!(PgStore, sqlx::postgres::PgRow);
 super::queries::shared_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
+super::sms_queries::sms_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 
 /// Held while migrating, so that replicas starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x6261_7761_6261; // "bawaba"
 
 impl PgStore {
+    /// Accepts a batch of messages in one transaction (group commit):
+    /// each is inserted with its idempotency key, unless the key was used
+    /// before or its recipient opted out (`SqliteStore` has its own, `sqlite_outbox`).
+    pub async fn accept_sms_batch(
+        &self,
+        items: &[(Option<IdempotencyKey>, SmsMessageRow)],
+    ) -> Result<Vec<SmsAccept>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (key, m) in items {
+            // The recipient's opt-out is read in the same transaction: one
+            // that lands while the message waits for its batch still counts.
+            if m.kind == "notification" {
+                let out: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sms_opt_outs WHERE phone = $1")
+                    .bind(&m.to_e164)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if out.is_some() {
+                    outcomes.push(SmsAccept::OptedOut);
+                    continue;
+                }
+            }
+            if let Some(k) = key {
+                let inserted = sqlx::query(
+                    "INSERT INTO sms_idempotency (client_id, key, body_hash, message_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, key) DO NOTHING",
+                )
+                .bind(&k.client_id)
+                .bind(&k.key)
+                .bind(&k.body_hash)
+                .bind(&m.id)
+                .bind(&m.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    let row = sqlx::query(
+                        "SELECT message_id, body_hash FROM sms_idempotency WHERE client_id = $1 AND key = $2",
+                    )
+                    .bind(&k.client_id)
+                    .bind(&k.key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    outcomes.push(SmsAccept::Existing { message_id: row.get(0), body_hash: row.get(1) });
+                    continue;
+                }
+            }
+            let sql = format!(
+                "INSERT INTO sms_messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                 $11, $12, $13, $14, $15, $16, $17, $18)",
+                SMS_COLUMNS
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&m.id)
+                .bind(&m.client_id)
+                .bind(&m.kind)
+                .bind(&m.to_e164)
+                .bind(&m.case_ref)
+                .bind(&m.lang)
+                .bind(&m.status_key)
+                .bind(&m.text)
+                .bind(&m.encoding)
+                .bind(m.segments)
+                .bind(&m.status)
+                .bind(m.attempts)
+                .bind(&m.created_at)
+                .bind(&m.sent_at)
+                .bind(&m.delivered_at)
+                .bind(&m.last_error)
+                .bind(&m.next_attempt_at)
+                .bind(&m.smsc_id)
+                .execute(&mut *tx)
+                .await?;
+            Self::add_history(&mut tx, &m.id, "queued", &m.created_at, None).await?;
+            outcomes.push(SmsAccept::Inserted);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
     const FOR_UPDATE: &str = " FOR UPDATE";
     const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
     const HISTORY_ORDER: &str = "at, n";

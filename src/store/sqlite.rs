@@ -14,10 +14,13 @@ pub struct SqliteStore {
     path: String,
     busy_timeout: Duration,
     fsync_each_commit: bool,
+    /// The outbox's accepted messages, on a connection of their own.
+    outbox: super::sqlite_outbox::SqliteOutbox,
 }
 
 super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::queries::shared_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
+super::sms_queries::sms_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 
 impl SqliteStore {
     /// SQLite serialises writers with `BEGIN IMMEDIATE`: no row locks.
@@ -53,15 +56,10 @@ impl SqliteStore {
             .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
             .connect_with(options)
             .await?;
-        let store = SqliteStore {
-            pool,
-            turns: super::WriteTurns::default(),
-            path: path.to_owned(),
-            busy_timeout,
-            fsync_each_commit,
-        };
-        store.migrate().await?;
-        Ok(store)
+        let turns = super::WriteTurns::default();
+        migrate(&pool).await?;
+        let outbox = super::sqlite_outbox::SqliteOutbox::open(path, busy_timeout, fsync_each_commit, turns.clone())?;
+        Ok(SqliteStore { pool, turns, path: path.to_owned(), busy_timeout, fsync_each_commit, outbox })
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN
@@ -77,35 +75,17 @@ impl SqliteStore {
         Some(self.turns.take().await)
     }
 
+    /// Accepts a batch of messages in one transaction (see `sqlite_outbox`).
+    pub async fn accept_sms_batch(
+        &self,
+        items: &[(Option<IdempotencyKey>, SmsMessageRow)],
+    ) -> Result<Vec<SmsAccept>, StoreError> {
+        self.outbox.accept(items).await
+    }
+
     /// The audit log's own connection, for the writer thread (see `sqlite_audit`).
     pub fn audit_appender(&self) -> Result<super::SqliteAppender, StoreError> {
         super::SqliteAppender::open(&self.path, self.busy_timeout, self.fsync_each_commit, self.turns.clone())
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        )
-        .execute(&mut *conn)
-        .await?;
-        for (version, sql) in schema::SQLITE {
-            let mut tx = conn.begin().await?;
-            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if done.is_none() {
-                // Migration text is a compile-time constant of this crate.
-                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, datetime('now'))")
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-        }
-        Ok(())
     }
 
     pub async fn probe(&self) -> Result<(), StoreError> {
@@ -117,9 +97,88 @@ impl SqliteStore {
     }
 }
 
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    for (version, sql) in schema::SQLITE {
+        let mut tx = conn.begin().await?;
+        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_none() {
+            // Migration text is a compile-time constant of this crate.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, datetime('now'))")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::{Action, AuditLog, CheckpointKey, NewEvent, Sealer};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Before write turns, a claim waited in SQLite's busy handler, which
+    /// sleeps and polls, and under a steady audit load it missed every short
+    /// gap between commits until its busy timeout ended ("database is locked").
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_writes_do_not_fail_behind_a_busy_audit_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let options = super::super::StoreOptions {
+            busy_timeout: Duration::from_millis(50),
+            fsync_each_commit: false,
+            max_connections: 4,
+        };
+        let store = super::super::Store::open(&url, &options).await.unwrap();
+        let sealer = Sealer { key: Arc::new(CheckpointKey::generate().unwrap()), every: 1000 };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let (log, _tasks) = AuditLog::start(store.clone(), 64, sealer, Duration::from_secs(3600), metrics).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let appenders: Vec<_> = (0..64)
+            .map(|i| {
+                let (log, stop) = (log.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let event = NewEvent {
+                            id: format!("{i}-{n}"),
+                            at: crate::audit::now_rfc3339(),
+                            action: Some(Action::NationalIdVerify),
+                            outcome: "match".into(),
+                            http_status: 200,
+                            ..NewEvent::default()
+                        };
+                        log.append(event).await.expect("the audit writer commits");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = crate::audit::now_rfc3339();
+        for i in 0..200 {
+            store.claim_due_sms(&now, &now, 10).await.expect("a claim waits its turn instead of failing");
+            store.sms_set_opt_out(&format!("+2010{i:08}"), true, &now).await.expect("an opt-out waits its turn");
+        }
+        stop.store(true, Ordering::Relaxed);
+        let mut appended = 0;
+        for a in appenders {
+            appended += a.await.unwrap();
+        }
+        assert!(appended > 200, "the audit writer was busy throughout ({appended} events)");
+    }
 
     #[tokio::test]
     async fn numbered_placeholders_bind_by_number() {

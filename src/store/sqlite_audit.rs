@@ -25,6 +25,29 @@ const INSERT_CHECKPOINT: &str =
 const READ_HEAD: &str = "SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1";
 const WRITE_HEAD: &str = "UPDATE audit_head SET seq = ?1, hash = ?2, checkpoint_seq = ?3 WHERE id = 1";
 
+/// A connection of a writer that owns it (the audit writer, the outbox's
+/// group commit) to the store's already migrated file, with the same
+/// durability settings as the pool's and a page cache of `cache_mib`.
+pub(super) fn open_writer(
+    path: &str,
+    busy_timeout: Duration,
+    fsync_each_commit: bool,
+    cache_mib: i64,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(busy_timeout)?;
+    // journal_mode is a property of the file (WAL, set by the pool);
+    // synchronous is per connection and must be set here too.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", if fsync_each_commit { "FULL" } else { "NORMAL" })?;
+    conn.pragma_update(None, "cache_size", -1024 * cache_mib)?;
+    conn.set_prepared_statement_cache_capacity(8);
+    Ok(conn)
+}
+
 /// A connection that appends audit batches. Not `Sync`: one thread owns it.
 pub struct SqliteAppender {
     conn: Connection,
@@ -40,18 +63,8 @@ impl SqliteAppender {
         fsync_each_commit: bool,
         turns: WriteTurns,
     ) -> Result<Self, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        conn.busy_timeout(busy_timeout)?;
-        // journal_mode is a property of the file (WAL, set by the pool);
-        // synchronous is per connection and must be set here too.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", if fsync_each_commit { "FULL" } else { "NORMAL" })?;
         // The writer touches the newest pages of the table and its indexes.
-        conn.pragma_update(None, "cache_size", -16384)?;
-        conn.set_prepared_statement_cache_capacity(8);
+        let conn = open_writer(path, busy_timeout, fsync_each_commit, 16)?;
         Ok(SqliteAppender { conn, turns })
     }
 

@@ -1,0 +1,234 @@
+//! The outbox's queries (SMS messages, their history, idempotency keys and
+//! opt-outs), written once for both backends like `queries.rs`, whose
+//! conventions (`$n` placeholders, `begin_write()`, `write_turn()`,
+//! `HISTORY_ORDER`, `SKIP_LOCKED`) they share. Expanded beside
+//! `shared_queries!`, whose imports it uses.
+
+macro_rules! sms_queries {
+    ($store:ty, $db:ty, $row:ty) => {
+        fn row_to_sms(r: &$row) -> Result<SmsMessageRow, StoreError> {
+            Ok(SmsMessageRow {
+                id: r.try_get(0)?,
+                client_id: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                to_e164: r.try_get(3)?,
+                case_ref: r.try_get(4)?,
+                lang: r.try_get(5)?,
+                status_key: r.try_get(6)?,
+                text: r.try_get(7)?,
+                encoding: r.try_get(8)?,
+                segments: r.try_get(9)?,
+                status: r.try_get(10)?,
+                attempts: r.try_get(11)?,
+                created_at: r.try_get(12)?,
+                sent_at: r.try_get(13)?,
+                delivered_at: r.try_get(14)?,
+                last_error: r.try_get(15)?,
+                next_attempt_at: r.try_get(16)?,
+                smsc_id: r.try_get(17)?,
+            })
+        }
+
+        impl $store {
+            async fn add_history(
+                tx: &mut super::WriteTx<$db>,
+                id: &str,
+                status: &str,
+                at: &str,
+                detail: Option<&str>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO sms_history (message_id, status, at, detail) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(status)
+                    .bind(at)
+                    .bind(detail)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn sms_message(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {
+                let sql = format!("SELECT {SMS_COLUMNS} FROM sms_messages WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+                row.as_ref().map(row_to_sms).transpose()
+            }
+
+            pub async fn sms_history(&self, id: &str) -> Result<Vec<SmsHistoryRow>, StoreError> {
+                let sql = format!(
+                    "SELECT status, at, detail FROM sms_history WHERE message_id = $1 ORDER BY {}",
+                    Self::HISTORY_ORDER
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| SmsHistoryRow { status: r.get(0), at: r.get(1), detail: r.get(2) })
+                    .collect())
+            }
+
+            /// Claims queued messages due at `now` until `lease_until` (see
+            /// [`Self::claim_due_security_checks`]); oldest first.
+            pub async fn claim_due_sms(
+                &self,
+                now: &str,
+                lease_until: &str,
+                limit: u32,
+            ) -> Result<Vec<SmsMessageRow>, StoreError> {
+                let _turn = self.write_turn().await;
+                let sql = format!(
+                    "UPDATE sms_messages SET next_attempt_at = $1 WHERE id IN (SELECT id FROM sms_messages \
+                     WHERE status = 'queued' AND next_attempt_at <= $2 ORDER BY next_attempt_at, created_at \
+                     LIMIT $3{}) RETURNING {SMS_COLUMNS}",
+                    Self::SKIP_LOCKED
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut due = rows.iter().map(row_to_sms).collect::<Result<Vec<_>, _>>()?;
+                due.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+                Ok(due)
+            }
+
+            pub async fn sms_record_sent(&self, sent: &[SmsSent]) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                for s in sent {
+                    let done = sqlx::query(
+                        "UPDATE sms_messages SET status = 'sent', smsc_id = $1, sent_at = $2, attempts = $3, \
+                         last_error = NULL WHERE id = $4 AND status = 'queued'",
+                    )
+                    .bind(&s.smsc_id)
+                    .bind(&s.at)
+                    .bind(s.attempts)
+                    .bind(&s.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if done {
+                        Self::add_history(&mut tx, &s.id, "sent", &s.at, None).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn sms_mark_retry(
+                &self,
+                id: &str,
+                attempts: i64,
+                next_at: Option<&str>,
+                error: &str,
+                at: &str,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                match next_at {
+                    Some(next) => {
+                        sqlx::query(
+                            "UPDATE sms_messages SET attempts = $1, next_attempt_at = $2, last_error = $3 \
+                             WHERE id = $4 AND status = 'queued'",
+                        )
+                        .bind(attempts)
+                        .bind(next)
+                        .bind(error)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        let n = sqlx::query(
+                            "UPDATE sms_messages SET attempts = $1, status = 'failed', last_error = $2 \
+                             WHERE id = $3 AND status = 'queued'",
+                        )
+                        .bind(attempts)
+                        .bind(error)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if n == 1 {
+                            Self::add_history(&mut tx, id, "failed", at, Some(error)).await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<bool>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut found = Vec::with_capacity(reports.len());
+                for r in reports {
+                    let status = if r.delivered { "delivered" } else { "undelivered" };
+                    // A report can overtake our own record of the send (a crash
+                    // between the SMSC's answer and our commit): it moves a
+                    // queued message too.
+                    let delivered_at = r.delivered.then_some(r.at.as_str());
+                    let n = sqlx::query(
+                        "UPDATE sms_messages SET status = $1, delivered_at = COALESCE($2, delivered_at), \
+                         last_error = COALESCE($3, last_error), sent_at = COALESCE(sent_at, $4) WHERE id = $5",
+                    )
+                    .bind(status)
+                    .bind(delivered_at)
+                    .bind(&r.error)
+                    .bind(&r.at)
+                    .bind(&r.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 1 {
+                        Self::add_history(&mut tx, &r.id, status, &r.at, r.error.as_deref()).await?;
+                    }
+                    found.push(n == 1);
+                }
+                tx.commit().await?;
+                Ok(found)
+            }
+
+            pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await;
+                if out {
+                    sqlx::query("INSERT INTO sms_opt_outs (phone, at) VALUES ($1, $2) ON CONFLICT (phone) DO NOTHING")
+                        .bind(phone)
+                        .bind(at)
+                        .execute(&self.pool)
+                        .await?;
+                } else {
+                    sqlx::query("DELETE FROM sms_opt_outs WHERE phone = $1").bind(phone).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
+            pub async fn sms_is_opted_out(&self, phone: &str) -> Result<bool, StoreError> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_opt_outs WHERE phone = $1")
+                    .bind(phone)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n > 0)
+            }
+
+            pub async fn sms_recent_notifications(
+                &self,
+                phone: &str,
+                limit: u32,
+            ) -> Result<Vec<SmsMessageRow>, StoreError> {
+                let sql = format!(
+                    "SELECT {SMS_COLUMNS} FROM sms_messages WHERE to_e164 = $1 AND kind = 'notification' \
+                     AND status IN ('sent', 'delivered') ORDER BY created_at DESC LIMIT $2"
+                );
+                let rows =
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(phone).bind(limit as i64).fetch_all(&self.pool).await?;
+                rows.iter().map(row_to_sms).collect()
+            }
+
+            pub async fn sms_queued(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sms_messages WHERE status = 'queued'")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+pub(super) use sms_queries;
