@@ -33,7 +33,8 @@ BAWABA__REGISTRIES__NATIONAL_ID__BASE_URL="http://$SANDBOX" \
 target/release/examples/bench_baseline $BARE 2 >"$WORK/bare.log" 2>&1 & PIDS+=($!); BARE_PID=$!
 # What an operator would put in front instead: Debian's nginx, one worker, a
 # proxy_cache hit for every request (no authentication, no audit).
-mkdir -p "$WORK/nginx/cache" && chmod -R 777 "$WORK/nginx"
+# nginx's worker runs as nobody: it must reach its cache through the work directory.
+mkdir -p "$WORK/nginx/cache" && chmod -R 777 "$WORK/nginx" && chmod 711 "$WORK"
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;

@@ -73,6 +73,7 @@ fn event(rng: &mut Rng) -> NewEvent {
         http_status: 200,
         cache: Some(CacheUse::Hit),
         duration_ms: 1,
+        receipt: None,
     }
 }
 

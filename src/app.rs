@@ -138,6 +138,18 @@ impl Application {
         let checkpoint_key = Arc::new(CheckpointKey::load_or_create(&settings.audit.checkpoint_key_file)?);
         let trusted_keys = trusted_keys(&settings, Some(&checkpoint_key))?;
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
+        let receipts = Arc::new(crate::receipts::Receipts::new(
+            crate::receipts::ReceiptKeys::load_or_create(&settings.receipts.key_file)?,
+            settings.receipts.valid_days,
+        ));
+        crate::receipts::cleanup::clean_once(&store, &receipts)
+            .await
+            .map_err(|e| anyhow::anyhow!("store.url: receipts: {e}"))?;
+        background.push(tokio::spawn(crate::receipts::cleanup::cleanup_loop(
+            store.clone(),
+            receipts.clone(),
+            Duration::from_secs(settings.receipts.cleanup_interval_seconds),
+        )));
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let audit = match audit_sink {
@@ -241,7 +253,9 @@ impl Application {
                 settings.auth.token_rate_per_second,
                 settings.auth.token_rate_burst,
                 settings.auth.denied_audit_per_minute,
+                (settings.receipts.verify_rate_per_second, settings.receipts.verify_rate_burst),
             ),
+            receipts,
             audit,
             audit_keys: trusted_keys,
             metrics: metrics.clone(),

@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `sandbox`, `check-config`,
-//! `audit verify | export | archive`, `clients hash-secret`.
+//! `audit verify | export | archive`, `clients hash-secret`, `receipt verify`.
 
 use crate::app::{Application, hardening_problems, load_settings};
 use clap::{Parser, Subcommand};
@@ -41,6 +41,26 @@ pub enum Command {
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+    /// Verification receipts.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptCommand {
+    /// Verify a receipt's code offline: exit 0 genuine, 1 not.
+    Verify {
+        /// The QR's text (`BW1:…`), or `-` to read it from stdin.
+        code: String,
+        /// The trust list: a saved /.well-known/bawaba-receipt-keys.json, or a
+        /// PEM key bundle. Default: the configured receipts.key_file.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -110,6 +130,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::cli_audit::archive(config, older_than_days, dir).await
         }
         Command::Clients { command: ClientsCommand::HashSecret } => hash_secret(),
+        Command::Receipt { command: ReceiptCommand::Verify { code, keys, config } } => {
+            crate::cli_receipt::verify(code, keys, config)
+        }
     }
 }
 

@@ -21,6 +21,10 @@ pub struct Metrics {
     pub sms_outbox: IntGauge,
     pub check_digit: IntCounterVec,
     pub auth_denied_unrecorded: IntCounter,
+    /// Receipts issued, and verifications by result (`valid` or a refusal
+    /// reason): verifying is not audited (CONTRACT §11), only counted.
+    pub receipts_issued: IntCounter,
+    pub receipt_verifications: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -87,6 +91,14 @@ impl Metrics {
             auth_denied_unrecorded: reg!(IntCounter::new(
                 "auth_denied_unrecorded_total",
                 "401 answers not recorded in the audit log because their source exceeded its quota"
+            )),
+            receipts_issued: reg!(IntCounter::new("receipts_issued_total", "Signed verification receipts issued")),
+            receipt_verifications: reg!(IntCounterVec::new(
+                Opts::new(
+                    "receipt_verifications_total",
+                    "Receipt verifications by result: valid, or the reason it was refused (incl. rate_limited)"
+                ),
+                &["result"]
             )),
             registry,
         }

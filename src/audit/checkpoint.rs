@@ -107,7 +107,8 @@ impl CheckpointKey {
     }
 }
 
-fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Creates `path` with `bytes`, readable by the owner only; fails if it exists.
+pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;

@@ -42,12 +42,14 @@ pub enum Action {
     AuditExport,
     #[serde(rename = "audit.integrity")]
     AuditIntegrity,
+    #[serde(rename = "receipt.qr")]
+    ReceiptQr,
     #[serde(rename = "auth.denied")]
     AuthDenied,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::TokenIssue,
         Action::NationalIdVerify,
         Action::CommercialRegisterVerify,
@@ -61,6 +63,7 @@ impl Action {
         Action::AuditQuery,
         Action::AuditExport,
         Action::AuditIntegrity,
+        Action::ReceiptQr,
         Action::AuthDenied,
     ];
 
@@ -79,6 +82,7 @@ impl Action {
             Action::AuditQuery => "audit.query",
             Action::AuditExport => "audit.export",
             Action::AuditIntegrity => "audit.integrity",
+            Action::ReceiptQr => "receipt.qr",
             Action::AuthDenied => "auth.denied",
         }
     }
@@ -87,16 +91,21 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
-    /// The scope a bearer token needs for this action (None: not a bearer call).
-    pub fn required_scope(self) -> Option<crate::auth::Scope> {
+    /// The scopes a bearer token needs one of for this action (None: not a bearer call).
+    pub fn required_scope(self) -> Option<&'static [crate::auth::Scope]> {
         use crate::auth::Scope;
         match self {
-            Action::NationalIdVerify => Some(Scope::NationalIdVerify),
-            Action::CommercialRegisterVerify => Some(Scope::CommercialRegisterVerify),
-            Action::RealEstateVerify => Some(Scope::RealEstateVerify),
-            Action::SecurityCheckSubmit | Action::SecurityCheckRead => Some(Scope::SecurityCheck),
-            Action::SmsSend | Action::SmsRead => Some(Scope::SmsSend),
-            Action::AuditQuery | Action::AuditExport | Action::AuditIntegrity => Some(Scope::AuditRead),
+            Action::NationalIdVerify => Some(&[Scope::NationalIdVerify]),
+            Action::CommercialRegisterVerify => Some(&[Scope::CommercialRegisterVerify]),
+            Action::RealEstateVerify => Some(&[Scope::RealEstateVerify]),
+            Action::SecurityCheckSubmit | Action::SecurityCheckRead => Some(&[Scope::SecurityCheck]),
+            Action::SmsSend | Action::SmsRead => Some(&[Scope::SmsSend]),
+            Action::AuditQuery | Action::AuditExport | Action::AuditIntegrity => Some(&[Scope::AuditRead]),
+            // A receipt comes from a verify call: any verify scope reads its QR
+            // (and only the client it was issued to: the handler checks).
+            Action::ReceiptQr => {
+                Some(&[Scope::NationalIdVerify, Scope::CommercialRegisterVerify, Scope::RealEstateVerify])
+            }
             Action::TokenIssue | Action::AuthDenied | Action::SmsDeliveryReport | Action::SmsInbound => None,
         }
     }
@@ -165,6 +174,9 @@ pub struct NewEvent {
     pub http_status: u16,
     pub cache: Option<CacheUse>,
     pub duration_ms: u64,
+    /// The receipt a verify call issued: stored in the event's own
+    /// transaction (never in the hash chain: the event is the record).
+    pub receipt: Option<crate::receipts::StoredReceipt>,
 }
 
 /// Filters of `/v1/audit/events` (and export). Values are bound as

@@ -29,14 +29,18 @@ pub enum KeyError {
     Invalid(String),
 }
 
-struct Parsed {
-    kid: String,
-    pem: String,
-    x: String,
-    y: String,
+/// A P-256 key pair read from PKCS#8 PEM: its token `kid`, the PEM as
+/// rcgen writes it, the public point (SEC1 uncompressed) and its JWK coordinates.
+pub(crate) struct Parsed {
+    pub kid: String,
+    pub pem: String,
+    pub raw: Vec<u8>,
+    pub x: String,
+    pub y: String,
 }
 
-fn parse_pem(pem: &str) -> Result<Parsed, KeyError> {
+/// Reads one PKCS#8 PEM P-256 key (the format of every ES256 key of the gateway).
+pub(crate) fn parse_pem(pem: &str) -> Result<Parsed, KeyError> {
     let pair = rcgen::KeyPair::from_pem(pem).map_err(|e| KeyError::Invalid(e.to_string()))?;
     if !pair.is_compatible(&rcgen::PKCS_ECDSA_P256_SHA256) {
         return Err(KeyError::Invalid("the signing key must be an ECDSA P-256 key".into()));
@@ -52,6 +56,7 @@ fn parse_pem(pem: &str) -> Result<Parsed, KeyError> {
         pem: pair.serialize_pem(),
         x: URL_SAFE_NO_PAD.encode(&raw[1..33]),
         y: URL_SAFE_NO_PAD.encode(&raw[33..65]),
+        raw: raw.to_vec(),
     })
 }
 

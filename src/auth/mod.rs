@@ -2,7 +2,7 @@
 //! tokens, scopes, rate limits, and the purpose policy.
 
 mod clients;
-mod keys;
+pub(crate) mod keys;
 mod policy;
 mod rate;
 mod tokens;

@@ -31,6 +31,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub sms: SmsSettings,
     pub audit: AuditSettings,
+    pub receipts: ReceiptsSettings,
     pub registries: BTreeMap<String, RegistrySettings>,
 }
 
@@ -89,6 +90,22 @@ pub struct AuditSettings {
     pub retention_days: u64,
     /// Where `bawaba audit archive` writes archive files.
     pub archive_dir: PathBuf,
+}
+
+/// Signed verification receipts (CONTRACT §11).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ReceiptsSettings {
+    /// PKCS#8 PEM P-256 keys (ES256) that sign receipts: the last one signs,
+    /// all verify. Generated (one key, mode 0600) on first start when absent.
+    /// Outside the database, the same file on every replica.
+    pub key_file: PathBuf,
+    /// A receipt is valid this many days after it was issued.
+    pub valid_days: u32,
+    /// `POST /receipts/verify` per source address: per second, and burst.
+    pub verify_rate_per_second: u32,
+    pub verify_rate_burst: u32,
+    /// How often expired receipts are deleted and the published keys renewed.
+    pub cleanup_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -224,6 +241,20 @@ impl Settings {
         }
         if self.audit.checkpoint_interval_seconds == 0 {
             p.push("audit.checkpoint_interval_seconds", "0", "must be at least 1");
+        }
+        if !(1..=3650).contains(&self.receipts.valid_days) {
+            p.push("receipts.valid_days", &self.receipts.valid_days.to_string(), "must be 1 to 3650");
+        }
+        for (key, value) in [
+            ("receipts.verify_rate_per_second", self.receipts.verify_rate_per_second),
+            ("receipts.verify_rate_burst", self.receipts.verify_rate_burst),
+        ] {
+            if value == 0 {
+                p.push(key, "0", "must be at least 1");
+            }
+        }
+        if self.receipts.cleanup_interval_seconds == 0 {
+            p.push("receipts.cleanup_interval_seconds", "0", "must be at least 1");
         }
         for path in &self.audit.trusted_public_keys {
             if !path.exists() {

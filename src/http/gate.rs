@@ -32,6 +32,8 @@ pub struct AuditFacts {
     /// Set by the token endpoint, which has no bearer principal.
     pub client_id: Option<String>,
     pub center_id: Option<String>,
+    /// A receipt the answer carries, stored with the event.
+    pub receipt: Option<crate::receipts::StoredReceipt>,
 }
 
 /// Shared between the gate and the handler of one request.
@@ -83,7 +85,7 @@ fn bearer(req: &ServiceRequest) -> Result<&str, ApiError> {
 type Refusal = (ApiError, Option<Arc<Principal>>);
 
 fn admit(state: &AppState, action: Action, req: &ServiceRequest) -> Result<Option<Arc<Principal>>, Refusal> {
-    let Some(scope) = action.required_scope() else {
+    let Some(scopes) = action.required_scope() else {
         return Ok(None);
     };
     let token = bearer(req).map_err(|e| (e, None))?;
@@ -92,7 +94,7 @@ fn admit(state: &AppState, action: Action, req: &ServiceRequest) -> Result<Optio
     if let Err(not_until) = client.limiter.check() {
         return Err((ApiError::RateLimited { retry_after_secs: retry_after_secs(&not_until) }, Some(principal)));
     }
-    if !principal.has(scope) {
+    if !scopes.iter().any(|s| principal.has(*s)) {
         return Err((
             ApiError::Forbidden { detail: "The token does not carry the scope this call needs." },
             Some(principal),
@@ -202,6 +204,7 @@ async fn finish(
         http_status: status.as_u16(),
         cache: Some(facts.cache.unwrap_or(CacheUse::None)),
         duration_ms: ctx.started.elapsed().as_millis() as u64,
+        receipt: facts.receipt.filter(|_| status.is_success()),
     };
     match state.audit.append(event).await {
         Ok(_) => response,

@@ -13,6 +13,8 @@ pub mod openapi;
 mod openapi_constraints;
 mod openapi_rules;
 mod ops;
+mod receipts;
+mod receipts_page;
 mod security_checks;
 mod sms;
 mod smsc_wire;
@@ -53,6 +55,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(only("/openapi.json", "GET").route(web::get().to(ops::openapi)))
         .configure(auditor_page::configure)
         .configure(docs::configure)
+        .service(only("/.well-known/bawaba-receipt-keys.json", "GET").route(web::get().to(receipts::trust_list)))
+        .service(only("/receipts/verify", "POST").route(web::post().to(receipts::verify)))
+        .configure(receipts_page::configure)
         .service(
             web::scope("/v1")
                 // Every /v1 answer may carry personal data: no cache keeps it.
@@ -92,6 +97,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     only("/sms/inbound", "POST").wrap_fn(gate(Action::SmsInbound)).route(web::post().to(sms::inbound)),
                 )
                 .service(only("/sms/{id}", "GET").wrap_fn(gate(Action::SmsRead)).route(web::get().to(sms::read)))
+                .service(
+                    only("/receipts/{id}/qr.svg", "GET")
+                        .wrap_fn(gate(Action::ReceiptQr))
+                        .route(web::get().to(receipts::qr_svg)),
+                )
+                .service(
+                    only("/receipts/{id}/qr.png", "GET")
+                        .wrap_fn(gate(Action::ReceiptQr))
+                        .route(web::get().to(receipts::qr_png)),
+                )
                 .service(
                     only("/audit/events", "GET")
                         .wrap_fn(gate(Action::AuditQuery))

@@ -25,6 +25,7 @@ use utoipa::OpenApi;
         super::sms::send, super::sms::read, super::sms::delivery_report, super::sms::inbound,
         super::audit_api::events, super::audit_api::integrity, super::audit_api::export, super::audit_api::volume,
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::openapi,
+        super::receipts::qr_svg, super::receipts::qr_png, super::receipts::trust_list, super::receipts::verify,
     ),
     components(schemas(crate::error::ProblemBody)),
     tags(
@@ -33,6 +34,7 @@ use utoipa::OpenApi;
         (name = "security", description = "Security checks by the security directorate (asynchronous)"),
         (name = "sms", description = "Status notifications on short code 5960, and the SMSC's callbacks"),
         (name = "audit", description = "The hash-chained audit log (scope audit:read)"),
+        (name = "receipts", description = "Signed verification receipts: their QR codes, the keys that sign them, and checking one"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -82,7 +82,10 @@ fn operation(id: &str) -> Option<Operation> {
         "query_audit_events" | "audit_volume" => op(Some(A::AuditQuery), Takes::Nothing, vec![invalid()]),
         "export_audit_events" => op(Some(A::AuditExport), Takes::Nothing, vec![invalid()]),
         "audit_integrity" => op(Some(A::AuditIntegrity), Takes::Nothing, vec![]),
-        "jwks" | "healthz" | "readyz" | "metrics" | "openapi" | "auditor_page" | "docs" => {
+        "receipt_qr_svg" | "receipt_qr_png" => op(Some(A::ReceiptQr), Takes::Nothing, vec![ApiError::NotFound]),
+        // Public, limited per source address; never audited.
+        "verify_receipt" => op(None, Takes::Json, vec![ApiError::RateLimited { retry_after_secs: 1 }]),
+        "receipt_keys" | "jwks" | "healthz" | "readyz" | "metrics" | "openapi" | "auditor_page" | "docs" => {
             op(None, Takes::Nothing, vec![])
         }
         _ => None,
@@ -235,8 +238,10 @@ pub fn apply(doc: &mut Value) {
             }
             let scope = rules.action.and_then(Action::required_scope);
             match (scope, rules.takes) {
-                (Some(scope), _) => {
-                    op.insert("security".into(), json!([{ OAUTH2: [scope.as_str()] }]));
+                // Any one of the scopes: one requirement each (OpenAPI ORs them).
+                (Some(scopes), _) => {
+                    let any: Vec<_> = scopes.iter().map(|scope| json!({ OAUTH2: [scope.as_str()] })).collect();
+                    op.insert("security".into(), json!(any));
                 }
                 (None, Takes::SignedJson) => {
                     op.insert("security".into(), json!([{ SMSC_SIGNATURE: [] }]));

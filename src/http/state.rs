@@ -53,4 +53,6 @@ pub struct AppState {
     pub audit_keys: crate::audit::TrustedKeys,
     pub metrics: Arc<Metrics>,
     pub registries: Registries,
+    /// Signs receipts and holds the published trust list.
+    pub receipts: Arc<crate::receipts::Receipts>,
 }

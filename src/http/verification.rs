@@ -1,11 +1,11 @@
 //! The tail every verification handler shares: look the key up through the
-//! registry's resilience stack, match, record, answer.
+//! registry's resilience stack, match, sign a receipt when asked, record, answer.
 
 use super::gate::AuditNote;
 use crate::error::ApiError;
 use crate::resilience::Resilient;
 use crate::verify::{FieldMatch, Outcome, Source, Verification};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use connectors::{Lookup, Registry};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -15,21 +15,61 @@ pub async fn lookup_and_answer<R: Registry, F: Serialize + utoipa::ToSchema>(
     key: &R::Key,
     req: &HttpRequest,
     note: &AuditNote,
+    receipt: bool,
     evaluate: impl FnOnce(&R::Record) -> (BTreeMap<String, FieldMatch>, F),
 ) -> Result<HttpResponse, ApiError> {
     let answer = registry.get(key, super::wants_revalidation(req)).await?;
     note.update(|n| n.cache = Some(answer.cache));
     let source = Source::new(R::NAME, answer.cache, answer.age());
     let request_id = super::request_id(req);
-    let response: Verification<F> = match &answer.entry.lookup {
-        Lookup::NotFound => Verification { request_id, outcome: Outcome::NotFound, fields: None, facts: None, source },
+    let mut response: Verification<F> = match &answer.entry.lookup {
+        Lookup::NotFound => {
+            Verification { request_id, outcome: Outcome::NotFound, fields: None, facts: None, source, receipt: None }
+        }
         Lookup::Found(record) => {
             let (fields, facts) = evaluate(record);
-            Verification { request_id, outcome: Outcome::of(&fields), fields: Some(fields), facts: Some(facts), source }
+            let outcome = Outcome::of(&fields);
+            Verification { request_id, outcome, fields: Some(fields), facts: Some(facts), source, receipt: None }
         }
     };
+    if receipt {
+        response.receipt = Some(issue_receipt(req, note, R::NAME, &response)?);
+    }
     note.update(|n| n.outcome = Some(response.outcome.as_str().to_owned()));
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// Signs the receipt of `answer`. Its row goes to the note: the gate stores
+/// it with the audit event, in one transaction, or not at all.
+fn issue_receipt<F: Serialize + utoipa::ToSchema>(
+    req: &HttpRequest,
+    note: &AuditNote,
+    registry: &str,
+    answer: &Verification<F>,
+) -> Result<crate::receipts::IssuedReceipt, ApiError> {
+    let state = req.app_data::<actix_web::web::Data<super::state::AppState>>().ok_or(ApiError::Internal)?;
+    let principal = req.extensions().get::<std::sync::Arc<crate::auth::Principal>>().cloned();
+    let principal = principal.ok_or(ApiError::Internal)?;
+    let id = uuid::Uuid::parse_str(&answer.request_id).map_err(|_| ApiError::Internal)?;
+    let fields = answer.fields.as_ref().map(|f| f.iter().map(|(k, v)| (k.clone(), v.matched)).collect::<Vec<_>>());
+    let case_ref = note.0.borrow().case_ref.clone();
+    let payload = crate::receipts::Payload::of_verification(
+        id,
+        (0, 0),
+        registry,
+        answer.outcome.as_str(),
+        fields,
+        principal.center_id.clone(),
+        case_ref,
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, registry, "a verification answer the receipt format cannot say");
+        ApiError::Internal
+    })?;
+    let (issued, stored) = state.receipts.issue(payload, &principal.client_id);
+    note.update(|n| n.receipt = Some(stored));
+    state.metrics.receipts_issued.inc();
+    Ok(issued)
 }
 
 /// Parses an optional national-ID claim (`claims.owner_national_id`).

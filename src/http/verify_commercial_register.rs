@@ -25,6 +25,9 @@ pub struct VerifyCompanyRequest {
     #[serde(default)]
     pub claims: CompanyClaims,
     pub context: ContextDto,
+    /// Ask for a signed receipt (CONTRACT §11) to print as a QR.
+    #[serde(default)]
+    pub receipt: bool,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -75,7 +78,7 @@ pub async fn verify(
     context.authorise(&state, &caller.0, Action::CommercialRegisterVerify)?;
     let key = CompanyKey { office: office.as_str().to_owned(), registration_number: number.as_str().to_owned() };
     let trade_name = body.claims.trade_name;
-    lookup_and_answer(&state.registries.commercial_register, &key, &req, &note, |record| {
+    lookup_and_answer(&state.registries.commercial_register, &key, &req, &note, body.receipt, |record| {
         let mut fields = BTreeMap::new();
         if let Some(claim) = &trade_name {
             fields.insert("trade_name".to_owned(), FieldMatch::scored(match_name(claim, &record.trade_name)));

@@ -20,6 +20,9 @@ pub struct VerifyNationalIdRequest {
     #[serde(default)]
     pub claims: ClaimsDto,
     pub context: ContextDto,
+    /// Ask for a signed receipt (CONTRACT §11) to print as a QR.
+    #[serde(default)]
+    pub receipt: bool,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -95,6 +98,7 @@ pub async fn verify(
         &national_id.as_str().to_owned(),
         &req,
         &note,
+        body.receipt,
         |record| (match_claims(&claims, record), facts(record)),
     )
     .await

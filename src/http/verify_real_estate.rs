@@ -22,6 +22,9 @@ pub struct VerifyPropertyRequest {
     #[serde(default)]
     pub claims: PropertyClaims,
     pub context: ContextDto,
+    /// Ask for a signed receipt (CONTRACT §11) to print as a QR.
+    #[serde(default)]
+    pub receipt: bool,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -61,13 +64,22 @@ pub async fn verify(
     };
     note.update(|n| n.subject = Some(property.as_str().to_owned()));
     context.authorise(&state, &caller.0, Action::RealEstateVerify)?;
-    lookup_and_answer(&state.registries.real_estate, &property.as_str().to_owned(), &req, &note, |record| {
-        let mut fields = BTreeMap::new();
-        if let Some(owner) = &owner {
-            fields
-                .insert("owner_national_id".to_owned(), FieldMatch::exact(owner.as_str() == record.owner_national_id));
-        }
-        (fields, PropertyFacts { registration_status: record.registration_status, encumbered: record.encumbered })
-    })
+    lookup_and_answer(
+        &state.registries.real_estate,
+        &property.as_str().to_owned(),
+        &req,
+        &note,
+        body.receipt,
+        |record| {
+            let mut fields = BTreeMap::new();
+            if let Some(owner) = &owner {
+                fields.insert(
+                    "owner_national_id".to_owned(),
+                    FieldMatch::exact(owner.as_str() == record.owner_national_id),
+                );
+            }
+            (fields, PropertyFacts { registration_status: record.registration_status, encumbered: record.encumbered })
+        },
+    )
     .await
 }

@@ -1,12 +1,13 @@
 //! The store: one interface over SQLite (the embedded default) and PostgreSQL
 //! (several replicas). It holds the audit log with its checkpoints, the SMS
-//! outbox, security checks, opt-outs, idempotency keys and the token signing
-//! keys. Registry data is never stored here: it lives only in the in-memory cache.
+//! outbox, security checks, opt-outs, idempotency keys, the token signing
+//! keys and the codes of verification receipts. Registry data is never stored here: it lives only in the in-memory cache.
 
 pub mod group;
 mod pg_audit;
 mod postgres;
 mod queries;
+mod receipts;
 mod schema;
 mod sms_queries;
 mod sqlite;

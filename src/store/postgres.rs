@@ -26,7 +26,7 @@ struct AuditConnection {
 }
 
 /// The parameter types of [`APPEND`], in order.
-const APPEND_TYPES: [tokio_postgres::types::Type; 29] = {
+const APPEND_TYPES: [tokio_postgres::types::Type; 35] = {
     use tokio_postgres::types::Type;
     [
         Type::INT8,
@@ -58,6 +58,12 @@ const APPEND_TYPES: [tokio_postgres::types::Type; 29] = {
         Type::TEXT,
         Type::BOOL,
         Type::INT8,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
     ]
 };
 
@@ -87,7 +93,7 @@ impl AuditConnection {
 /// when due) only if the head moved. In autocommit it is its own transaction:
 /// one round trip per batch instead of five (BEGIN, lock, insert, update,
 /// COMMIT), which matters over TCP. When another replica moved the head
-/// meanwhile (or signed a checkpoint), nothing is written and the batch is
+/// meanwhile (or signed a checkpoint), nothing is written (receipts neither) and the batch is
 /// sealed again after the new head.
 pub(super) const APPEND: &str = "WITH head AS (
     UPDATE audit_head SET seq = $1, hash = $2, checkpoint_seq = $3 WHERE id = 1 AND seq = $4 AND hash = $5
@@ -104,12 +110,18 @@ pub(super) const APPEND: &str = "WITH head AS (
     INSERT INTO audit_checkpoints (seq, hash, at, prev_seq, key_id, signature)
     SELECT $22, $23, $24, $25, $26, $27 WHERE $28 AND EXISTS (SELECT 1 FROM head)
     RETURNING 1
+), receipts AS (
+    INSERT INTO receipts (id, client_id, kid, code, issued_at, expires_at)
+    SELECT * FROM unnest($30::text[], $31::text[], $32::text[], $33::text[], $34::text[], $35::text[])
+    WHERE EXISTS (SELECT 1 FROM head)
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM events)";
 
 /// Optimistic attempts before falling back to locking the head.
 const OPTIMISTIC_ATTEMPTS: usize = 4;
 
+super::receipts::receipt_queries!(PgStore, sqlx::postgres::PgRow);
 super::queries::shared_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 super::sms_queries::sms_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 
@@ -317,6 +329,13 @@ impl PgStore {
             let (prevs, hashes) = (text(|e| e.prev_hash.clone()), text(|e| e.hash.clone()));
             let new_checkpoint_seq = if checkpoint.is_some() { last.seq } else { head.checkpoint_seq };
             let has_checkpoint = checkpoint.is_some();
+            let receipts: Vec<&crate::receipts::StoredReceipt> =
+                events.iter().filter_map(|e| e.receipt.as_ref()).collect();
+            let receipt_column =
+                |f: fn(&crate::receipts::StoredReceipt) -> &str| receipts.iter().map(|r| f(r)).collect::<Vec<&str>>();
+            let (r_ids, r_clients) = (receipt_column(|r| &r.id), receipt_column(|r| &r.client_id));
+            let (r_kids, r_codes) = (receipt_column(|r| &r.kid), receipt_column(|r| &r.code));
+            let (r_issued, r_expires) = (receipt_column(|r| &r.issued_at), receipt_column(|r| &r.expires_at));
             let result: Result<(i64, i64), StoreError> = match &self.audit {
                 Some(audit) => {
                     audit
@@ -350,6 +369,12 @@ impl PgStore {
                             &cp.signature,
                             &has_checkpoint,
                             &head.checkpoint_seq,
+                            &r_ids,
+                            &r_clients,
+                            &r_kids,
+                            &r_codes,
+                            &r_issued,
+                            &r_expires,
                         ])
                         .await
                 }
@@ -383,6 +408,12 @@ impl PgStore {
                     .bind(&cp.signature)
                     .bind(has_checkpoint)
                     .bind(head.checkpoint_seq)
+                    .bind(&r_ids)
+                    .bind(&r_clients)
+                    .bind(&r_kids)
+                    .bind(&r_codes)
+                    .bind(&r_issued)
+                    .bind(&r_expires)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(StoreError::from)

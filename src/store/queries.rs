@@ -176,6 +176,22 @@ macro_rules! shared_queries {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
+                let receipts: Vec<_> = events.iter().filter_map(|e| e.receipt.as_ref()).collect();
+                for chunk in receipts.chunks(1000) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                        "INSERT INTO receipts ({}) ",
+                        super::receipts::RECEIPT_COLUMNS
+                    ));
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.id.clone())
+                            .push_bind(r.client_id.clone())
+                            .push_bind(r.kid.clone())
+                            .push_bind(r.code.clone())
+                            .push_bind(r.issued_at.clone())
+                            .push_bind(r.expires_at.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
                 let mut checkpoint_seq = head.checkpoint_seq;
                 if last.seq - head.checkpoint_seq >= sealer.every {
                     let c = sealer.key.checkpoint(

@@ -134,13 +134,28 @@ CREATE TABLE audit_archives (
 );
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE TABLE receipts (
+    id          TEXT PRIMARY KEY,
+    client_id   TEXT NOT NULL,
+    kid         TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    issued_at   TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE INDEX receipts_expiry ON receipts (expires_at);
+"#,
+    ),
 ];
 
 /// The PostgreSQL schema: the same tables, with 64-bit integers and a
 /// serial tie-break for the SMS history. Versions count separately from SQLite's.
-pub const POSTGRES: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE audit_events (
     seq          BIGINT PRIMARY KEY,
     id           TEXT NOT NULL UNIQUE,
@@ -253,4 +268,19 @@ CREATE TABLE sms_opt_outs (
     at     TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE receipts (
+    id          TEXT PRIMARY KEY,
+    client_id   TEXT NOT NULL,
+    kid         TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    issued_at   TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE INDEX receipts_expiry ON receipts (expires_at);
+"#,
+    ),
+];

@@ -18,6 +18,7 @@ pub struct SqliteStore {
     outbox: super::sqlite_outbox::SqliteOutbox,
 }
 
+super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::queries::shared_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 super::sms_queries::sms_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 

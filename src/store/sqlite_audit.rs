@@ -9,7 +9,7 @@
 //!
 //! The transaction is the same as everywhere else: the head is read under the
 //! write lock (`BEGIN IMMEDIATE`), the batch is sealed after it, the events,
-//! a checkpoint when one is due and the new head are written, and the commit
+//! the receipts they issued, a checkpoint when one is due and the new head are written, and the commit
 //! returns only when SQLite has synced (`synchronous = FULL` by default).
 
 use super::{ChainHead, StoreError, WriteTurns};
@@ -99,6 +99,10 @@ impl SqliteAppender {
                     e.prev_hash,
                     e.hash,
                 ])?;
+            }
+            let mut insert = tx.prepare_cached(super::receipts::INSERT_RECEIPT)?;
+            for r in events.iter().filter_map(|e| e.receipt.as_ref()) {
+                insert.execute(params![r.id, r.client_id, r.kid, r.code, r.issued_at, r.expires_at])?;
             }
         }
         let mut checkpoint_seq = head.checkpoint_seq;

@@ -76,4 +76,7 @@ pub struct Verification<F: Serialize + utoipa::ToSchema> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub facts: Option<F>,
     pub source: Source,
+    /// Only when the request asked for one (`"receipt": true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<crate::receipts::IssuedReceipt>,
 }

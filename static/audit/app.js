@@ -11,7 +11,7 @@
   const PAGE_SIZE = 50;
   const DAY_MS = 86400000;
 
-  // [code, Arabic, English]; the 14 actions of the audit log.
+  // [code, Arabic, English]; the 15 actions of the audit log.
   const ACTIONS = [
     ["token.issue", "إصدار رمز دخول", "Token issue"],
     ["national_id.verify", "التحقق من الرقم القومي", "National ID verification"],
@@ -26,6 +26,7 @@
     ["audit.query", "استعلام في سجل التدقيق", "Audit query"],
     ["audit.export", "تصدير سجل التدقيق", "Audit export"],
     ["audit.integrity", "فحص سلامة سجل التدقيق", "Audit integrity check"],
+    ["receipt.qr", "طباعة رمز QR لإيصال تحقق", "Receipt QR printed"],
     ["auth.denied", "رفض المصادقة", "Authentication denied"],
   ];
 

@@ -114,6 +114,7 @@ pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
     s.store.url = format!("sqlite://{}", dir.path().join("bawaba.db").display());
     s.audit.checkpoint_key_file = dir.path().join("audit-checkpoint-key.pem");
     s.audit.archive_dir = dir.path().join("archive");
+    s.receipts.key_file = dir.path().join("receipt-key.pem");
     s.auth.clients_file = repo_file("config/clients.toml");
     s.auth.purposes_file = repo_file("config/purposes.toml");
     s.log.level = "warn".into();
@@ -194,10 +195,11 @@ impl TestApp {
     pub fn cli_config(&self) -> PathBuf {
         let path = self.dir.path().join("cli.toml");
         let text = format!(
-            "[store]\nurl = {}\n[audit]\ncheckpoint_key_file = {}\narchive_dir = {}\n",
+            "[store]\nurl = {}\n[audit]\ncheckpoint_key_file = {}\narchive_dir = {}\n[receipts]\nkey_file = {}\n",
             toml::Value::String(self.settings.store.url.clone()),
             toml::Value::String(self.settings.audit.checkpoint_key_file.display().to_string()),
             toml::Value::String(self.settings.audit.archive_dir.display().to_string()),
+            toml::Value::String(self.settings.receipts.key_file.display().to_string()),
         );
         std::fs::write(&path, text).unwrap();
         path
