@@ -7,8 +7,8 @@
 //! under a strict Content-Security-Policy: only this origin may run code, load
 //! styles or be called, and no other site may frame it.
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, web};
+use super::embedded_page::EmbeddedPage;
+use actix_web::web;
 
 const INDEX_HTML: &str = include_str!("../../static/audit/index.html");
 const APP_JS: &str = include_str!("../../static/audit/app.js");
@@ -20,34 +20,18 @@ const STYLE_CSS: &str = include_str!("../../static/audit/style.css");
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self'; script-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// No caching: the page shows audit data and a counter PC is shared.
+static PAGE: EmbeddedPage = EmbeddedPage {
+    path: "/audit",
+    html: INDEX_HTML,
+    js: APP_JS,
+    css: STYLE_CSS,
+    content_security_policy: CONTENT_SECURITY_POLICY,
+    cache_control: "no-store",
+    extra_headers: &[],
+};
+
 /// The page's routes: `/audit`, `/audit/app.js`, `/audit/style.css`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::only("/audit", "GET").route(web::get().to(page)))
-        .route("/audit/app.js", web::get().to(app_js))
-        .route("/audit/style.css", web::get().to(style_css));
-}
-
-pub async fn page() -> HttpResponse {
-    asset("text/html; charset=utf-8", INDEX_HTML)
-}
-
-async fn app_js() -> HttpResponse {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-async fn style_css() -> HttpResponse {
-    asset("text/css; charset=utf-8", STYLE_CSS)
-}
-
-/// Every file gets the same headers: the policy, no MIME sniffing (a script is
-/// run only as a script), and no caching, since the page shows audit data and a
-/// counter PC is shared.
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
-        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .body(body)
+    PAGE.configure(cfg);
 }

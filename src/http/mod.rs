@@ -6,6 +6,7 @@ pub mod body;
 pub mod context;
 mod context_dto;
 mod docs;
+mod embedded_page;
 pub mod gate;
 pub mod json;
 mod json_objects;

@@ -4,8 +4,8 @@
 //! nothing from outside, under a strict Content-Security-Policy; the camera
 //! (the browser's `BarcodeDetector`) is allowed for this origin only.
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, web};
+use super::embedded_page::EmbeddedPage;
+use actix_web::web;
 
 const INDEX_HTML: &str = include_str!("../../static/receipts/index.html");
 const APP_JS: &str = include_str!("../../static/receipts/app.js");
@@ -16,32 +16,19 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self'; scr
      img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// The page shows nothing personal, so it may be cached briefly; the camera
+/// is for this origin only.
+static PAGE: EmbeddedPage = EmbeddedPage {
+    path: "/receipts",
+    html: INDEX_HTML,
+    js: APP_JS,
+    css: STYLE_CSS,
+    content_security_policy: CONTENT_SECURITY_POLICY,
+    cache_control: "public, max-age=300",
+    extra_headers: &[("Permissions-Policy", "camera=(self)")],
+};
+
+/// The page's routes: `/receipts`, `/receipts/app.js`, `/receipts/style.css`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/receipts", web::get().to(page))
-        .route("/receipts/app.js", web::get().to(app_js))
-        .route("/receipts/style.css", web::get().to(style_css));
-}
-
-async fn page() -> HttpResponse {
-    asset("text/html; charset=utf-8", INDEX_HTML)
-}
-
-async fn app_js() -> HttpResponse {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-async fn style_css() -> HttpResponse {
-    asset("text/css; charset=utf-8", STYLE_CSS)
-}
-
-/// The page shows nothing personal, so it may be cached briefly.
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
-        .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header(("Permissions-Policy", HeaderValue::from_static("camera=(self)")))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
-        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .body(body)
+    PAGE.configure(cfg);
 }
