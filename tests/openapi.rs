@@ -1,7 +1,7 @@
 //! The OpenAPI document: valid OpenAPI 3.1, committed as
 //! `schemas/openapi.json`, good enough to generate a working client from,
 //! and true to the server under a fuzzer. The Python tools run from the venv
-//! `.ci/python-tools` makes (pinned in `tests/openapi/requirements.txt`),
+//! `.ci/python-tools` makes (pinned in `tests/python-requirements.txt`),
 //! run by the first test that needs it; a tool that cannot be made fails the
 //! test, it never skips it.
 
@@ -12,27 +12,8 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A tool of the venv, made on first use by `.ci/python-tools` (idempotent;
-/// needs PyPI once), or a failure that says why it could not be made.
 fn tool(name: &str) -> PathBuf {
-    static MADE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
-    if !*made {
-        let out = std::process::Command::new("bash")
-            .arg(repo_file(".ci/python-tools"))
-            .output()
-            .expect("bash runs .ci/python-tools");
-        assert!(
-            out.status.success(),
-            "`bash .ci/python-tools` could not make target/openapi-venv from tests/openapi/requirements.txt:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        *made = true;
-    }
-    let path = repo_file("target/openapi-venv/bin").join(name);
-    assert!(path.exists(), "{} is missing after `bash .ci/python-tools`", path.display());
-    path
+    common::python_tool(name)
 }
 
 /// Runs a command to its end (the gateway keeps serving meanwhile) and

@@ -106,34 +106,9 @@ async fn the_cli_verifies_offline_exit_0_genuine_1_not() {
     assert_eq!(status, Some(2), "{stderr}");
 }
 
-/// A venv under target/ with pycose, cbor2 5.6.5 and base45 (made once).
+/// pycose, cbor2 5.6.5 and base45 from the tests' venv (tests/python-requirements.txt).
 fn python_with_pycose() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("receipts-pycose-venv");
-    let python = venv.join("bin/python");
-    let marker = venv.join("ready");
-    if marker.exists() {
-        return python;
-    }
-    let ok = |c: &mut Command, what: &str| {
-        let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    ok(Command::new("python3").args(["-m", "venv"]).arg(&venv), "python3 -m venv (Debian python3-venv)");
-    ok(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "pycose==1.1.0",
-            "cbor2==5.6.5",
-            "base45==0.4.4",
-        ]),
-        "pip install pycose cbor2 base45",
-    );
-    std::fs::write(&marker, "").unwrap();
-    python
+    common::python_tool("python")
 }
 
 /// Verifies a receipt as another party would from schemas/receipt.md alone.

@@ -105,6 +105,31 @@ pub fn repo_file(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// A program of the tests' Python venv (`python`, `schemathesis`, …), made on
+/// first use by `.ci/python-tools` (idempotent; reaches PyPI once), or a
+/// failure that says why it could not be made.
+#[allow(dead_code)]
+pub fn python_tool(name: &str) -> PathBuf {
+    static MADE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    if !*made {
+        let out = std::process::Command::new("bash")
+            .arg(repo_file(".ci/python-tools"))
+            .output()
+            .expect("bash runs .ci/python-tools");
+        assert!(
+            out.status.success(),
+            "`bash .ci/python-tools` could not make target/python-venv from tests/python-requirements.txt:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *made = true;
+    }
+    let path = repo_file("target/python-venv/bin").join(name);
+    assert!(path.exists(), "{} is missing after `bash .ci/python-tools`", path.display());
+    path
+}
+
 /// The default settings with ports 0, a fresh store and the repository's config files.
 pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
     let mut s = Settings::load_from(None, &[]).expect("embedded default is valid");
