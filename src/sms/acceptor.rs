@@ -17,7 +17,7 @@ impl SmsAcceptor {
         let s = store.clone();
         let (accepts, a) = Batcher::start("sms accept", max_batch, move |items: Vec<_>| {
             let s = s.clone();
-            async move { s.accept_sms_batch(&items).await }
+            async move { s.accept_sms_batch(items).await }
         });
         let (deliveries, d) = Batcher::start("sms delivery", max_batch, move |items: Vec<SmsDelivery>| {
             let s = store.clone();

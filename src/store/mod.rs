@@ -380,9 +380,13 @@ impl Store {
     /// to a recipient who opted out, is not stored.
     pub async fn accept_sms_batch(
         &self,
-        items: &[(Option<IdempotencyKey>, SmsMessageRow)],
+        items: Vec<(Option<IdempotencyKey>, SmsMessageRow)>,
     ) -> Result<Vec<SmsAccept>, StoreError> {
-        dispatch!(self, s => s.accept_sms_batch(items).await)
+        match self {
+            // The batch moves to the outbox's blocking task.
+            Store::Sqlite(s) => s.accept_sms_batch(items).await,
+            Store::Postgres(s) => s.accept_sms_batch(&items).await,
+        }
     }
 
     pub async fn sms_message(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {

@@ -78,7 +78,7 @@ impl SqliteStore {
     /// Accepts a batch of messages in one transaction (see `sqlite_outbox`).
     pub async fn accept_sms_batch(
         &self,
-        items: &[(Option<IdempotencyKey>, SmsMessageRow)],
+        items: Vec<(Option<IdempotencyKey>, SmsMessageRow)>,
     ) -> Result<Vec<SmsAccept>, StoreError> {
         self.outbox.accept(items).await
     }

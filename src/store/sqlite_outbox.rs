@@ -44,11 +44,9 @@ impl SqliteOutbox {
     /// Accepts a batch in one transaction, off the async workers.
     pub(super) async fn accept(
         &self,
-        items: &[(Option<IdempotencyKey>, SmsMessageRow)],
+        items: Vec<(Option<IdempotencyKey>, SmsMessageRow)>,
     ) -> Result<Vec<SmsAccept>, StoreError> {
         let this = self.clone();
-        // The rows are small; copying them keeps the blocking task 'static.
-        let items = items.to_vec();
         tokio::task::spawn_blocking(move || this.accept_now(&items)).await.map_err(|_| StoreError::Unavailable)?
     }
 
