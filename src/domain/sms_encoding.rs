@@ -35,7 +35,7 @@ impl Encoding {
     /// What `c` costs in this encoding: septets (an extension character is
     /// ESC + code, so 2) or UTF-16 units (a non-BMP character is a surrogate
     /// pair, so 2).
-    fn cost(self, c: char) -> usize {
+    pub fn cost(self, c: char) -> usize {
         match self {
             Self::Gsm7 if is_gsm7_extension(c) => 2,
             Self::Gsm7 => 1,

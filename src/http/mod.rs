@@ -18,7 +18,7 @@ mod receipts;
 mod receipts_page;
 mod security_checks;
 mod sms;
-mod smsc_wire;
+pub mod smsc_wire;
 pub mod state;
 mod token;
 mod verification;
