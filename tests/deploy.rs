@@ -278,3 +278,18 @@ fn systemd_analyze_verifies_the_unit_and_rates_its_exposure_below_2() {
         run("systemd-analyze", &["security", "--offline=true", "--threshold=19", "--no-pager", &unit], "systemd");
     assert!(gate.status.success(), "above the threshold:\n{text}");
 }
+
+/// The unit's user, made by systemd-sysusers from deploy/systemd/bawaba.sysusers
+/// (in a scratch root), with the home the unit works in and no login shell.
+#[test]
+fn systemd_sysusers_makes_the_units_user() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    let root_arg = format!("--root={}", root.path().display());
+    check("systemd-sysusers", &[&root_arg, &path("deploy/systemd/bawaba.sysusers")], "systemd");
+    let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).unwrap();
+    let user = passwd.lines().find(|l| l.starts_with("bawaba:")).unwrap_or_else(|| panic!("no bawaba user:\n{passwd}"));
+    assert!(user.contains(":/var/lib/bawaba:") && user.ends_with("nologin"), "{user}");
+    let unit = read("deploy/systemd/bawaba.service");
+    assert!(unit.contains("\nUser=bawaba\n") && unit.contains("\nGroup=bawaba\n"));
+}
