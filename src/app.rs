@@ -34,7 +34,15 @@ pub struct Application {
     pub sandbox_addr: Option<SocketAddr>,
     pub tls: bool,
     server: actix_web::dev::Server,
+    /// Loops that run until aborted (registry workers, probes, tickers).
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The group-commit writers: they end by themselves, having committed
+    /// what they hold, once the server (and so every handler) is gone.
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    /// Signs the chain head one last time at shutdown.
+    sealer: Option<(Store, Sealer)>,
+    drain: Arc<crate::shutdown::Drain>,
+    plan: crate::shutdown::Plan,
 }
 
 fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
@@ -152,13 +160,19 @@ impl Application {
         )));
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
+        let mut writers = Vec::new();
+        let mut final_sealer = None;
         let audit = match audit_sink {
             Some(sink) => AuditLog::with_sink(store, sink),
             None => {
                 let sealer = Sealer { key: checkpoint_key, every: settings.audit.checkpoint_every };
+                final_sealer = Some((store.clone(), sealer.clone()));
                 let interval = Duration::from_secs(settings.audit.checkpoint_interval_seconds);
-                let (audit, audit_tasks) =
+                let (audit, mut audit_tasks) =
                     AuditLog::start(store, settings.store.max_batch, sealer, interval, metrics.clone())?;
+                // The writer comes first (see AuditLog::start); the checkpoint
+                // ticker and the store probe are loops.
+                writers.push(audit_tasks.remove(0));
                 background.extend(audit_tasks);
                 audit
             }
@@ -232,7 +246,7 @@ impl Application {
 
         let (acceptor, acceptor_tasks) =
             crate::sms::SmsAcceptor::start(audit.store().clone(), settings.store.max_batch);
-        background.extend(acceptor_tasks);
+        writers.extend(acceptor_tasks);
         let state = web::Data::new(AppState {
             sms: SmsConfig {
                 acceptor,
@@ -265,17 +279,24 @@ impl Application {
         let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
         let body_deadline = web::Data::new(crate::http::body::RequestTimeout(request_timeout));
         let tls = settings.server.tls_cert.is_some();
+        let drain = crate::shutdown::Drain::new();
+        let drain_data = web::Data::from(drain.clone());
+        let plan =
+            crate::shutdown::Plan::new(settings.server.shutdown_grace_seconds, settings.server.shutdown_drain_seconds);
         let factory = move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(drain_data.clone())
                 .app_data(metrics_data.clone())
                 .app_data(body_deadline.clone())
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
                 .wrap(crate::http::security_headers(tls))
                 .configure(crate::http::routes)
         };
+        // Signals are this crate's (see crate::shutdown), not actix's.
         let mut server = HttpServer::new(factory)
-            .shutdown_timeout(10)
+            .disable_signals()
+            .shutdown_timeout(plan.server_timeout_seconds())
             .client_request_timeout(request_timeout)
             .keep_alive(Duration::from_secs(settings.server.keep_alive_seconds));
         if settings.server.workers > 0 {
@@ -297,27 +318,125 @@ impl Application {
                 secret: settings.sms.smsc_secret.clone(),
             });
         }
-        Ok(Application { addr, sandbox_addr, tls, server: server.run(), background })
+        let server = server.run();
+        Ok(Application { addr, sandbox_addr, tls, server, background, writers, sealer: final_sealer, drain, plan })
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM), then stops background work.
+    /// Serves until the server is stopped (see [`Application::stop_handle`]),
+    /// then stops background work as a shutdown does.
     pub async fn run(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        for task in self.background {
-            task.abort();
-        }
+        let Application { server, background, writers, sealer, plan, .. } = self;
+        let result = server.await;
+        finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
         result
+    }
+
+    /// Serves until the first of `signals`, then shuts down gracefully (see
+    /// [`crate::shutdown`]): the exit status of the process.
+    pub async fn serve_until_signal(self, mut signals: crate::shutdown::Signals) -> std::process::ExitCode {
+        use std::process::ExitCode;
+        let Application { server, background, writers, sealer, drain, plan, .. } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        let received = tokio::select! {
+            result = &mut server => {
+                // The server ended by itself: stop the rest, report why.
+                finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
+                return match result {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        tracing::error!(error = %e, "server failed");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            received = signals.next() => received,
+        };
+        let deadline = tokio::time::Instant::now() + plan.grace;
+        drain.start();
+        signals.exit_on_next();
+        tracing::info!(
+            signal = received.name(),
+            grace_seconds = plan.grace.as_secs(),
+            drain_seconds = plan.drain.as_secs(),
+            "shutting down: readiness not_ready"
+        );
+        let mut stopped = None;
+        tokio::select! {
+            result = &mut server => stopped = Some(result),
+            _ = tokio::time::sleep(plan.drain) => {}
+        }
+        let result = match stopped {
+            Some(result) => result,
+            None => {
+                tracing::info!("shutting down: no new connections; finishing calls in flight");
+                // Stops accepting; keep-alive connections close after their
+                // current answer; the server future ends when all have.
+                let stopping = tokio::spawn(handle.stop(true));
+                let result = server.await;
+                let _ = stopping.await;
+                result
+            }
+        };
+        let flushed = finish(background, writers, sealer, deadline).await;
+        match (result, flushed) {
+            (Ok(()), true) => {
+                tracing::info!("shut down cleanly");
+                ExitCode::SUCCESS
+            }
+            (Err(e), _) => {
+                tracing::error!(error = %e, "server failed while shutting down");
+                ExitCode::FAILURE
+            }
+            (Ok(()), false) => ExitCode::FAILURE,
+        }
     }
 
     /// A handle that stops this gateway (server and background work), as a
     /// process exit would, for tests of restarts.
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle { server: self.server.handle(), tasks: self.background.iter().map(|t| t.abort_handle()).collect() }
+        let tasks = self.background.iter().chain(&self.writers).map(|t| t.abort_handle()).collect();
+        StopHandle { server: self.server.handle(), tasks }
     }
 
     pub fn base_url(&self) -> String {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
+}
+
+/// Stops the background loops, waits (until `deadline`) for the writers to
+/// commit what they hold and end, and signs the chain head. Whether the
+/// writers ended in time.
+async fn finish(
+    background: Vec<tokio::task::JoinHandle<()>>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    sealer: Option<(Store, Sealer)>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    // A claimed SMS or security check that a loop leaves half done is taken
+    // up again after its lease, as after a crash.
+    for task in &background {
+        task.abort();
+    }
+    for task in background {
+        let _ = task.await;
+    }
+    let all = futures::future::join_all(writers);
+    let ended = match tokio::time::timeout_at(deadline, all).await {
+        Ok(_) => true,
+        Err(_) => {
+            tracing::error!("shutting down: the audit or outbox writer did not finish within the grace period");
+            false
+        }
+    };
+    if ended && let Some((store, sealer)) = sealer {
+        match tokio::time::timeout_at(deadline, store.checkpoint_head(&sealer)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "shutting down: last checkpoint not signed"),
+            Err(_) => tracing::warn!("shutting down: last checkpoint not signed within the grace period"),
+        }
+    }
+    ended
 }
 
 pub struct StopHandle {

@@ -151,26 +151,32 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
         Ok(_) => {}
         Err(e) => return fail(e),
     }
+    // Before anything is built: a signal during start-up is handled too.
+    let signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => return fail(format!("cannot start: {e:#}")),
     };
     tracing::info!(api = %app.base_url(), sandbox = ?app.sandbox_addr, "bawaba serving");
-    match app.run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    app.serve_until_signal(signals).await
 }
 
 async fn sandbox(listen: SocketAddr) -> ExitCode {
     crate::telemetry::init("info", "json");
+    let mut signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
     let sandbox = connectors::sandbox::Sandbox::new(None);
     match sandbox.bind(listen).await {
         Ok((addr, serve)) => {
             tracing::info!(%addr, "sandbox registries serving");
             tokio::select! {
                 _ = serve => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = signals.next() => {}
             }
             ExitCode::SUCCESS
         }

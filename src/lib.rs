@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod receipts;
 pub mod resilience;
 pub mod security;
+pub mod shutdown;
 pub mod sms;
 pub mod store;
 pub mod telemetry;
