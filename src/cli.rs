@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `sandbox`, `check-config`,
-//! `audit verify | export | archive`, `clients hash-secret`, `receipt verify`.
+//! `audit verify | export | archive`, `clients hash-secret`, `receipt verify`,
+//! `store backup`, `keys rotate`.
 
 use crate::app::{Application, hardening_problems, load_settings};
 use clap::{Parser, Subcommand};
@@ -46,6 +47,24 @@ pub enum Command {
     Receipt {
         #[command(subcommand)]
         command: ReceiptCommand,
+    },
+    /// Store tools.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Write a consistent copy of a SQLite store while it takes writes (for
+    /// PostgreSQL use pg_dump: see the README). Never overwrites a file.
+    Backup {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The new file to write.
+        #[arg(long)]
+        output: PathBuf,
     },
 }
 
@@ -132,6 +151,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Clients { command: ClientsCommand::HashSecret } => hash_secret(),
         Command::Receipt { command: ReceiptCommand::Verify { code, keys, config } } => {
             crate::cli_receipt::verify(code, keys, config)
+        }
+        Command::Store { command: StoreCommand::Backup { config, output } } => {
+            crate::cli_store::backup(config, output).await
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 mod cli_audit;
 mod cli_receipt;
+mod cli_store;
 pub mod config;
 pub mod domain;
 pub mod error;
