@@ -103,6 +103,9 @@ pub fn trusted_keys(settings: &Settings, own: Option<&CheckpointKey>) -> anyhow:
     let mut keys = TrustedKeys::default();
     if let Some(own) = own {
         keys.add(own.public());
+        // Every key of the bundle, and those a rotation adds later.
+        keys.watch(&settings.audit.checkpoint_key_file)
+            .map_err(|e| anyhow::anyhow!("audit.checkpoint_key_file {}: {e}", settings.audit.checkpoint_key_file.display()))?;
     }
     for path in &settings.audit.trusted_public_keys {
         let pem = std::fs::read_to_string(path)
@@ -146,10 +149,8 @@ impl Application {
         let checkpoint_key = Arc::new(CheckpointKey::load_or_create(&settings.audit.checkpoint_key_file)?);
         let trusted_keys = trusted_keys(&settings, Some(&checkpoint_key))?;
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
-        let receipts = Arc::new(crate::receipts::Receipts::new(
-            crate::receipts::ReceiptKeys::load_or_create(&settings.receipts.key_file)?,
-            settings.receipts.valid_days,
-        ));
+        let receipts =
+            Arc::new(crate::receipts::Receipts::from_file(&settings.receipts.key_file, settings.receipts.valid_days)?);
         crate::receipts::cleanup::clean_once(&store, &receipts)
             .await
             .map_err(|e| anyhow::anyhow!("store.url: receipts: {e}"))?;
@@ -275,6 +276,12 @@ impl Application {
             metrics: metrics.clone(),
             registries,
         });
+        background.push(tokio::spawn(key_reload_loop(
+            state.clone(),
+            final_sealer.as_ref().map(|(_, s)| s.key.clone()),
+            settings.auth.signing_key_file.is_none(),
+            settings.audit.checkpoint_key_file.clone(),
+        )));
         let metrics_data = web::Data::new(metrics);
         let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
         let body_deadline = web::Data::new(crate::http::body::RequestTimeout(request_timeout));
@@ -401,6 +408,45 @@ impl Application {
 
     pub fn base_url(&self) -> String {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+}
+
+/// Takes up rotated keys (`bawaba keys rotate`, or another replica's): the
+/// store's token keys, the checkpoint key file and the receipt key file,
+/// every `auth::keys::RELOAD_EVERY`.
+async fn key_reload_loop(
+    state: web::Data<AppState>,
+    checkpoint: Option<Arc<CheckpointKey>>,
+    stored_token_keys: bool,
+    checkpoint_file: std::path::PathBuf,
+) {
+    let mut tick = tokio::time::interval(crate::auth::keys::RELOAD_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if stored_token_keys {
+            match KeyRing::reload(state.audit.store()).await {
+                Ok(ring) => {
+                    if state.tokens.replace_keys(ring) {
+                        tracing::info!("token signing keys reloaded: a rotation");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "token keys not reloaded; will retry"),
+            }
+        }
+        if let Some(key) = &checkpoint {
+            match key.reload(&checkpoint_file) {
+                Ok(true) => tracing::info!(key_id = %key.id(), "checkpoint key rotated"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "checkpoint key not reloaded; will retry"),
+            }
+        }
+        match state.receipts.reload() {
+            Ok(true) => tracing::info!("receipt key rotated"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "receipt keys not reloaded; will retry"),
+        }
     }
 }
 

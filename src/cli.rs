@@ -53,6 +53,27 @@ pub enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Add a new signing key: it signs from now on (running gateways take it up
+    /// within seconds), the old ones still verify what they signed.
+    Rotate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = crate::cli_keys::KeyKind::Token)]
+        key: crate::cli_keys::KeyKind,
+        /// Token key only: seconds until the new key signs, so that every
+        /// replica publishes it first (default 15, three key reloads).
+        #[arg(long)]
+        activate_after_seconds: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,6 +175,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Store { command: StoreCommand::Backup { config, output } } => {
             crate::cli_store::backup(config, output).await
+        }
+        Command::Keys { command: KeysCommand::Rotate { config, key, activate_after_seconds } } => {
+            crate::cli_keys::rotate(config, key, activate_after_seconds).await
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 mod cli_audit;
+mod cli_keys;
 mod cli_receipt;
 mod cli_store;
 pub mod config;
