@@ -104,8 +104,9 @@ pub fn trusted_keys(settings: &Settings, own: Option<&CheckpointKey>) -> anyhow:
     if let Some(own) = own {
         keys.add(own.public());
         // Every key of the bundle, and those a rotation adds later.
-        keys.watch(&settings.audit.checkpoint_key_file)
-            .map_err(|e| anyhow::anyhow!("audit.checkpoint_key_file {}: {e}", settings.audit.checkpoint_key_file.display()))?;
+        keys.watch(&settings.audit.checkpoint_key_file).map_err(|e| {
+            anyhow::anyhow!("audit.checkpoint_key_file {}: {e}", settings.audit.checkpoint_key_file.display())
+        })?;
     }
     for path in &settings.audit.trusted_public_keys {
         let pem = std::fs::read_to_string(path)

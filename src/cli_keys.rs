@@ -42,8 +42,7 @@ pub async fn rotate(config: Option<PathBuf>, key: KeyKind, activate_after: Optio
                     file.display()
                 ));
             }
-            let options =
-                StoreOptions { busy_timeout: Duration::from_secs(5), ..StoreOptions::from(&settings.store) };
+            let options = StoreOptions { busy_timeout: Duration::from_secs(5), ..StoreOptions::from(&settings.store) };
             let store = match Store::open(&settings.store.url, &options).await {
                 Ok(s) => s,
                 Err(e) => return fail(format!("store.url: {e}")),

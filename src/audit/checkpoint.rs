@@ -167,7 +167,8 @@ fn new_signing_key() -> anyhow::Result<SigningKey> {
 /// Appends a new key to the bundle at `path` (which must exist): it signs
 /// from the next reload on, the older ones stay trusted. Its key id.
 pub fn rotate_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("audit.checkpoint_key_file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("audit.checkpoint_key_file {}", path.display()))?;
     bundle_keys(&text).with_context(|| format!("audit.checkpoint_key_file {}", path.display()))?;
     let key = new_signing_key()?;
     let id = key_id(&key.verifying_key());
@@ -176,7 +177,8 @@ pub fn rotate_file(path: &Path) -> anyhow::Result<String> {
         bundle.push('\n');
     }
     bundle.push_str(&private_pem(&key)?);
-    replace_private(path, bundle.as_bytes()).with_context(|| format!("audit.checkpoint_key_file {}", path.display()))?;
+    replace_private(path, bundle.as_bytes())
+        .with_context(|| format!("audit.checkpoint_key_file {}", path.display()))?;
     Ok(id)
 }
 
@@ -326,5 +328,32 @@ mod tests {
         let mut trusted = TrustedKeys::default();
         trusted.add_pem(&a.public_pem()).unwrap();
         assert!(trusted.verify(&b.checkpoint(1, "x", "t", 0)));
+    }
+
+    #[test]
+    fn a_rotated_bundle_signs_with_its_new_key_and_a_watcher_trusts_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pem");
+        let signer = CheckpointKey::load_or_create(&path).unwrap();
+        let before = signer.checkpoint(1, "a", "t", 0);
+        let mut watcher = TrustedKeys::default();
+        watcher.watch(&path).unwrap();
+        assert!(watcher.verify(&before));
+
+        let new_id = rotate_file(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(signer.reload(&path).unwrap(), "the new key is taken up");
+        assert!(!signer.reload(&path).unwrap(), "once");
+        assert_eq!(signer.id(), new_id);
+        let after = signer.checkpoint(2, "b", "t", 1);
+        assert_eq!(after.key_id, new_id);
+        // The watcher read the file before the rotation: it reads it again on meeting the new key.
+        *watcher.watched.as_ref().unwrap().read_at.lock().unwrap() = None;
+        assert!(watcher.verify(&after), "a key added to the watched bundle is trusted");
+        assert!(watcher.verify(&before), "the old key still is");
+        let mut forged = after.clone();
+        forged.hash = "c".into();
+        assert!(!watcher.verify(&forged));
     }
 }

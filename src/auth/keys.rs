@@ -143,7 +143,8 @@ impl KeyRing {
 
     /// Keys kept in the store: each signs from its `created_at` on.
     fn from_stored(stored: &[StoredKey]) -> Result<KeyRing, KeyError> {
-        let keys: Vec<(i64, String)> = stored.iter().map(|k| (unix_seconds(&k.created_at), k.private_pem.clone())).collect();
+        let keys: Vec<(i64, String)> =
+            stored.iter().map(|k| (unix_seconds(&k.created_at), k.private_pem.clone())).collect();
         Self::from_timed(keys)
     }
 
@@ -178,8 +179,7 @@ impl KeyRing {
     /// The key that signs at `now` (unix seconds): the newest active one (the
     /// oldest when none is active yet).
     pub fn signing_at(&self, now: i64) -> (&str, &EncodingKey) {
-        let (_, kid, key) =
-            self.signers.iter().rev().find(|(at, ..)| *at <= now).unwrap_or_else(|| &self.signers[0]);
+        let (_, kid, key) = self.signers.iter().rev().find(|(at, ..)| *at <= now).unwrap_or_else(|| &self.signers[0]);
         (kid, key)
     }
 
@@ -196,7 +196,9 @@ pub async fn rotate_stored(store: &Store, activate_after: std::time::Duration) -
     let parsed = parse_pem(&pem)?;
     let at = time::OffsetDateTime::now_utc() + activate_after;
     let created_at = crate::audit::format_rfc3339(at);
-    store.add_signing_key(&StoredKey { kid: parsed.kid.clone(), private_pem: pem, created_at: created_at.clone() }).await?;
+    store
+        .add_signing_key(&StoredKey { kid: parsed.kid.clone(), private_pem: pem, created_at: created_at.clone() })
+        .await?;
     Ok((parsed.kid, created_at))
 }
 
