@@ -129,6 +129,9 @@ impl Gateway {
     }
 }
 
+/// A readiness probe: when it was sent, and its status and body if answered.
+type Probe = (Instant, Option<(u16, Value)>);
+
 /// One verify call as the client saw it.
 #[derive(Debug, Clone)]
 enum Call {
@@ -199,7 +202,7 @@ async fn sigterm_under_load_answers_every_call_taken_records_each_and_exits_0() 
 
     // Readiness, each probe on a new connection (as a kubelet's).
     let probe = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let readiness: Arc<Mutex<Vec<(Instant, Option<(u16, Value)>)>>> = Arc::default();
+    let readiness: Arc<Mutex<Vec<Probe>>> = Arc::default();
     let prober = {
         let (readiness, url) = (readiness.clone(), format!("{}/readyz", gateway.base));
         tokio::spawn(async move {
@@ -230,7 +233,13 @@ async fn sigterm_under_load_answers_every_call_taken_records_each_and_exits_0() 
     assert!(took < Duration::from_secs(grace), "within the grace period: {took:?}");
 
     let calls = calls.lock().unwrap().clone();
-    let cut: Vec<&Call> = calls.iter().filter(|c| matches!(c, Call::Cut { .. })).collect();
+    let cut: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Cut { error } => Some(error.as_str()),
+            _ => None,
+        })
+        .collect();
     assert!(cut.is_empty(), "no answer cut midway: {cut:?}");
     let answered: Vec<(u16, &str, Instant, Instant)> = calls
         .iter()
@@ -260,8 +269,7 @@ async fn sigterm_under_load_answers_every_call_taken_records_each_and_exits_0() 
     }
     // Readiness said not_ready from the signal on.
     let readiness = readiness.lock().unwrap().clone();
-    let after: Vec<&(Instant, Option<(u16, Value)>)> =
-        readiness.iter().filter(|(sent, _)| *sent > sigterm + Duration::from_millis(50)).collect();
+    let after: Vec<&Probe> = readiness.iter().filter(|(sent, _)| *sent > sigterm + Duration::from_millis(50)).collect();
     assert!(
         after.iter().any(|(_, a)| a.as_ref().is_some_and(|(s, b)| *s == 503 && b["status"] == "not_ready")),
         "readiness said not_ready during the grace period: {after:?}"
