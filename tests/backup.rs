@@ -211,3 +211,67 @@ async fn a_postgresql_store_is_pointed_to_pg_dump() {
     assert!(!said.contains("secret"), "no password shown: {said}");
     assert!(!Path::new("/tmp/never-written.db").exists());
 }
+
+/// The README's PostgreSQL procedure, for real: `pg_dump` while the gateway
+/// writes, `pg_restore` into an empty database, `audit verify` on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_store_dumped_under_load_and_restored_verifies() {
+    let Some(server) = common::postgres_server() else {
+        eprintln!("skipped: BAWABA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    if Command::new("pg_dump").arg("--version").output().is_err() {
+        eprintln!("skipped: no pg_dump");
+        return;
+    }
+    let app = TestApp::spawn_on(common::Backend::Postgres).await;
+    let token = app.token("center-demo").await;
+    let ids = app.population(300).await;
+    let load = {
+        let (http, url, token) = (app.http.clone(), app.url("/v1/national-id/verify"), token.clone());
+        tokio::spawn(async move {
+            for chunk in ids.chunks(10) {
+                let calls = chunk
+                    .iter()
+                    .map(|id| http.post(&url).bearer_auth(&token).json(&verify_body(id, serde_json::json!({}))).send());
+                for r in futures::future::join_all(calls).await {
+                    assert_eq!(r.unwrap().status(), 200);
+                }
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let dump = app.dir.path().join("bawaba.dump");
+    let source = app.settings.store.url.clone();
+    let out = Command::new("pg_dump")
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(&dump)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    load.await.unwrap();
+
+    let restored = common::PgDatabase::create(&server).await;
+    let out = Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname", &restored.url])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let config = app.dir.path().join("restored.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = {}\n[audit]\ncheckpoint_key_file = {}\n",
+            toml::Value::String(restored.url.clone()),
+            toml::Value::String(app.settings.audit.checkpoint_key_file.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let out = run(&["audit", "verify", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success() && text(&out).contains("intact"), "{}", text(&out));
+    let export = run(&["audit", "export", "--format", "ndjson", "--config", config.to_str().unwrap()]);
+    let events = String::from_utf8_lossy(&export.stdout).lines().count();
+    assert!(events > 1 && events < 300 + 10, "a snapshot taken mid-load: {events} events");
+}
