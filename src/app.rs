@@ -297,6 +297,8 @@ impl Application {
                 .app_data(drain_data.clone())
                 .app_data(metrics_data.clone())
                 .app_data(body_deadline.clone())
+                // Inside the request context (it reads the request id).
+                .wrap(actix_web::middleware::from_fn(crate::http::trace::traced))
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
                 .wrap(crate::http::security_headers(tls))
                 .configure(crate::http::routes)
