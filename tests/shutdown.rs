@@ -189,6 +189,54 @@ fn load(
     (calls, tasks)
 }
 
+/// `clients` loops of SMS sends (outbox writes), each stopping at its first unanswered call.
+fn sms_load(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    clients: usize,
+) -> (Arc<Mutex<Vec<Call>>>, Vec<tokio::task::JoinHandle<()>>) {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let tasks = (0..clients)
+        .map(|c| {
+            let (http, base, token, calls) = (http.clone(), base.to_owned(), token.to_owned(), calls.clone());
+            tokio::spawn(async move {
+                for i in 0..10_000 {
+                    let body = json!({"to": format!("010{c}{i:07}"), "template": "request_status", "lang": "en",
+                        "params": {"case_ref": format!("SD-{c}-{i}"), "status": "approved", "center": "Zagazig"},
+                        "context": {"operator_id": "EMP-1", "purpose": "status_notification", "case_ref": format!("SD-{c}-{i}")}});
+                    let sent = Instant::now();
+                    let call = match http
+                        .post(format!("{base}/v1/sms"))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", format!("sd-{c}-{i}"))
+                        .json(&body)
+                        .send()
+                        .await {
+                        Err(e) => Call::NotAnswered { sent, error: format!("{e:?}") },
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            let request_id =
+                                r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                            match r.json::<Value>().await {
+                                Ok(_) => Call::Answered { status, request_id, sent, answered: Instant::now() },
+                                Err(e) => Call::Cut { error: format!("{e:?}") },
+                            }
+                        }
+                    };
+                    let stop = !matches!(call, Call::Answered { .. });
+                    calls.lock().unwrap().push(call);
+                    if stop {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
+    (calls, tasks)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_every_call_taken_records_each_and_exits_0() {
     let (grace, drain) = (10, 1);
@@ -199,6 +247,7 @@ async fn sigterm_under_load_answers_every_call_taken_records_each_and_exits_0() 
     // Slow registry answers: calls are in flight when the listener closes.
     gateway.latency(&http, 700).await;
     let (calls, tasks) = load(&http, &gateway.base, &token, ids, 24);
+    let (messages, sms_tasks) = sms_load(&http, &gateway.base, &token, 4);
 
     // Readiness, each probe on a new connection (as a kubelet's).
     let probe = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
@@ -226,13 +275,23 @@ async fn sigterm_under_load_answers_every_call_taken_records_each_and_exits_0() 
     let code = gateway.exit_code(Duration::from_secs(grace + 5)).await;
     let took = sigterm.elapsed();
     prober.abort();
-    for t in tasks {
+    for t in tasks.into_iter().chain(sms_tasks) {
         t.await.unwrap();
     }
     assert_eq!(code, Some(0), "a graceful shutdown exits 0");
     assert!(took < Duration::from_secs(grace), "within the grace period: {took:?}");
 
-    let calls = calls.lock().unwrap().clone();
+    let messages = messages.lock().unwrap().clone();
+    let accepted: Vec<&str> = messages
+        .iter()
+        .filter_map(|c| match c {
+            Call::Answered { status: 202, request_id, .. } => Some(request_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!accepted.is_empty(), "messages were accepted: {:?}", messages.first());
+    let mut calls = calls.lock().unwrap().clone();
+    calls.extend(messages.iter().filter(|c| !matches!(c, Call::Answered { status: 202, .. })).cloned());
     let cut: Vec<&str> = calls
         .iter()
         .filter_map(|c| match c {
@@ -278,10 +337,27 @@ async fn sigterm_under_load_answers_every_call_taken_records_each_and_exits_0() 
 
     // Every 2xx has its event; the chain (signed at exit) verifies.
     let ids = gateway.event_ids();
-    let missing: Vec<&str> = answered.iter().map(|(_, id, ..)| *id).filter(|id| !ids.contains(*id)).collect();
+    let missing: Vec<&str> = answered
+        .iter()
+        .map(|(_, id, ..)| *id)
+        .chain(accepted.iter().copied())
+        .filter(|id| !ids.contains(*id))
+        .collect();
     assert!(missing.is_empty(), "answered without an event: {missing:?}");
     let (ok, text, errors) = gateway.cli(&["audit", "verify"]);
     assert!(ok && text.contains("intact"), "{text}{errors}");
+    // Every accepted message is in the outbox.
+    let (ok, sms, errors) = gateway.cli(&["audit", "export", "--format", "ndjson", "--action", "sms.send"]);
+    assert!(ok, "{errors}");
+    assert_eq!(sms.lines().count(), accepted.len(), "one sms.send event per accepted message");
+    let outbox = outbox_count(&gateway.dir.path().join("bawaba.db")).await;
+    assert_eq!(outbox, accepted.len() as i64, "every accepted message is in the outbox");
+}
+
+async fn outbox_count(db: &std::path::Path) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM sms_messages").fetch_one(&mut conn).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
