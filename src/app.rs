@@ -337,7 +337,7 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         let Application { server, background, writers, sealer, plan, .. } = self;
         let result = server.await;
-        finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
+        crate::shutdown::finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
         result
     }
 
@@ -351,7 +351,7 @@ impl Application {
         let received = tokio::select! {
             result = &mut server => {
                 // The server ended by itself: stop the rest, report why.
-                finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
+                crate::shutdown::finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
                 return match result {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -388,7 +388,7 @@ impl Application {
                 result
             }
         };
-        let flushed = finish(background, writers, sealer, deadline).await;
+        let flushed = crate::shutdown::finish(background, writers, sealer, deadline).await;
         match (result, flushed) {
             (Ok(()), true) => {
                 tracing::info!("shut down cleanly");
@@ -451,41 +451,6 @@ async fn key_reload_loop(
             Err(e) => tracing::warn!(error = %e, "receipt keys not reloaded; will retry"),
         }
     }
-}
-
-/// Stops the background loops, waits (until `deadline`) for the writers to
-/// commit what they hold and end, and signs the chain head. Whether the
-/// writers ended in time.
-async fn finish(
-    background: Vec<tokio::task::JoinHandle<()>>,
-    writers: Vec<tokio::task::JoinHandle<()>>,
-    sealer: Option<(Store, Sealer)>,
-    deadline: tokio::time::Instant,
-) -> bool {
-    // A claimed SMS or security check that a loop leaves half done is taken
-    // up again after its lease, as after a crash.
-    for task in &background {
-        task.abort();
-    }
-    for task in background {
-        let _ = task.await;
-    }
-    let all = futures::future::join_all(writers);
-    let ended = match tokio::time::timeout_at(deadline, all).await {
-        Ok(_) => true,
-        Err(_) => {
-            tracing::error!("shutting down: the audit or outbox writer did not finish within the grace period");
-            false
-        }
-    };
-    if ended && let Some((store, sealer)) = sealer {
-        match tokio::time::timeout_at(deadline, store.checkpoint_head(&sealer)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "shutting down: last checkpoint not signed"),
-            Err(_) => tracing::warn!("shutting down: last checkpoint not signed within the grace period"),
-        }
-    }
-    ended
 }
 
 pub struct StopHandle {

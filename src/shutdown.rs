@@ -111,6 +111,41 @@ impl Signals {
     }
 }
 
+/// Stops the background loops, waits (until `deadline`) for the writers to
+/// commit what they hold and end, and signs the chain head. Whether the
+/// writers ended in time.
+pub(crate) async fn finish(
+    background: Vec<tokio::task::JoinHandle<()>>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    sealer: Option<(crate::store::Store, crate::audit::Sealer)>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    // A claimed SMS or security check that a loop leaves half done is taken
+    // up again after its lease, as after a crash.
+    for task in &background {
+        task.abort();
+    }
+    for task in background {
+        let _ = task.await;
+    }
+    let all = futures::future::join_all(writers);
+    let ended = match tokio::time::timeout_at(deadline, all).await {
+        Ok(_) => true,
+        Err(_) => {
+            tracing::error!("shutting down: the audit or outbox writer did not finish within the grace period");
+            false
+        }
+    };
+    if ended && let Some((store, sealer)) = sealer {
+        match tokio::time::timeout_at(deadline, store.checkpoint_head(&sealer)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "shutting down: last checkpoint not signed"),
+            Err(_) => tracing::warn!("shutting down: last checkpoint not signed within the grace period"),
+        }
+    }
+    ended
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
