@@ -34,7 +34,15 @@ pub struct Application {
     pub sandbox_addr: Option<SocketAddr>,
     pub tls: bool,
     server: actix_web::dev::Server,
+    /// Loops that run until aborted (registry workers, probes, tickers).
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The group-commit writers: they end by themselves, having committed
+    /// what they hold, once the server (and so every handler) is gone.
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    /// Signs the chain head one last time at shutdown.
+    sealer: Option<(Store, Sealer)>,
+    drain: Arc<crate::shutdown::Drain>,
+    plan: crate::shutdown::Plan,
 }
 
 fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
@@ -95,6 +103,10 @@ pub fn trusted_keys(settings: &Settings, own: Option<&CheckpointKey>) -> anyhow:
     let mut keys = TrustedKeys::default();
     if let Some(own) = own {
         keys.add(own.public());
+        // Every key of the bundle, and those a rotation adds later.
+        keys.watch(&settings.audit.checkpoint_key_file).map_err(|e| {
+            anyhow::anyhow!("audit.checkpoint_key_file {}: {e}", settings.audit.checkpoint_key_file.display())
+        })?;
     }
     for path in &settings.audit.trusted_public_keys {
         let pem = std::fs::read_to_string(path)
@@ -138,10 +150,8 @@ impl Application {
         let checkpoint_key = Arc::new(CheckpointKey::load_or_create(&settings.audit.checkpoint_key_file)?);
         let trusted_keys = trusted_keys(&settings, Some(&checkpoint_key))?;
         let keys = KeyRing::load(&store, settings.auth.signing_key_file.as_deref()).await?;
-        let receipts = Arc::new(crate::receipts::Receipts::new(
-            crate::receipts::ReceiptKeys::load_or_create(&settings.receipts.key_file)?,
-            settings.receipts.valid_days,
-        ));
+        let receipts =
+            Arc::new(crate::receipts::Receipts::from_file(&settings.receipts.key_file, settings.receipts.valid_days)?);
         crate::receipts::cleanup::clean_once(&store, &receipts)
             .await
             .map_err(|e| anyhow::anyhow!("store.url: receipts: {e}"))?;
@@ -152,13 +162,19 @@ impl Application {
         )));
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
+        let mut writers = Vec::new();
+        let mut final_sealer = None;
         let audit = match audit_sink {
             Some(sink) => AuditLog::with_sink(store, sink),
             None => {
                 let sealer = Sealer { key: checkpoint_key, every: settings.audit.checkpoint_every };
+                final_sealer = Some((store.clone(), sealer.clone()));
                 let interval = Duration::from_secs(settings.audit.checkpoint_interval_seconds);
-                let (audit, audit_tasks) =
+                let (audit, mut audit_tasks) =
                     AuditLog::start(store, settings.store.max_batch, sealer, interval, metrics.clone())?;
+                // The writer comes first (see AuditLog::start); the checkpoint
+                // ticker and the store probe are loops.
+                writers.push(audit_tasks.remove(0));
                 background.extend(audit_tasks);
                 audit
             }
@@ -232,7 +248,7 @@ impl Application {
 
         let (acceptor, acceptor_tasks) =
             crate::sms::SmsAcceptor::start(audit.store().clone(), settings.store.max_batch);
-        background.extend(acceptor_tasks);
+        writers.extend(acceptor_tasks);
         let state = web::Data::new(AppState {
             sms: SmsConfig {
                 acceptor,
@@ -261,21 +277,36 @@ impl Application {
             metrics: metrics.clone(),
             registries,
         });
+        background.push(tokio::spawn(key_reload_loop(
+            state.clone(),
+            final_sealer.as_ref().map(|(_, s)| s.key.clone()),
+            settings.auth.signing_key_file.is_none(),
+            settings.audit.checkpoint_key_file.clone(),
+        )));
         let metrics_data = web::Data::new(metrics);
         let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
         let body_deadline = web::Data::new(crate::http::body::RequestTimeout(request_timeout));
         let tls = settings.server.tls_cert.is_some();
+        let drain = crate::shutdown::Drain::new();
+        let drain_data = web::Data::from(drain.clone());
+        let plan =
+            crate::shutdown::Plan::new(settings.server.shutdown_grace_seconds, settings.server.shutdown_drain_seconds);
         let factory = move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(drain_data.clone())
                 .app_data(metrics_data.clone())
                 .app_data(body_deadline.clone())
+                // Inside the request context (it reads the request id).
+                .wrap(actix_web::middleware::from_fn(crate::http::trace::traced))
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
                 .wrap(crate::http::security_headers(tls))
                 .configure(crate::http::routes)
         };
+        // Signals are this crate's (see crate::shutdown), not actix's.
         let mut server = HttpServer::new(factory)
-            .shutdown_timeout(10)
+            .disable_signals()
+            .shutdown_timeout(plan.server_timeout_seconds())
             .client_request_timeout(request_timeout)
             .keep_alive(Duration::from_secs(settings.server.keep_alive_seconds));
         if settings.server.workers > 0 {
@@ -297,26 +328,128 @@ impl Application {
                 secret: settings.sms.smsc_secret.clone(),
             });
         }
-        Ok(Application { addr, sandbox_addr, tls, server: server.run(), background })
+        let server = server.run();
+        Ok(Application { addr, sandbox_addr, tls, server, background, writers, sealer: final_sealer, drain, plan })
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM), then stops background work.
+    /// Serves until the server is stopped (see [`Application::stop_handle`]),
+    /// then stops background work as a shutdown does.
     pub async fn run(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        for task in self.background {
-            task.abort();
-        }
+        let Application { server, background, writers, sealer, plan, .. } = self;
+        let result = server.await;
+        crate::shutdown::finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
         result
+    }
+
+    /// Serves until the first of `signals`, then shuts down gracefully (see
+    /// [`crate::shutdown`]): the exit status of the process.
+    pub async fn serve_until_signal(self, mut signals: crate::shutdown::Signals) -> std::process::ExitCode {
+        use std::process::ExitCode;
+        let Application { server, background, writers, sealer, drain, plan, .. } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        let received = tokio::select! {
+            result = &mut server => {
+                // The server ended by itself: stop the rest, report why.
+                crate::shutdown::finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
+                return match result {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        tracing::error!(error = %e, "server failed");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            received = signals.next() => received,
+        };
+        let deadline = tokio::time::Instant::now() + plan.grace;
+        drain.start();
+        signals.exit_on_next();
+        tracing::info!(
+            signal = received.name(),
+            grace_seconds = plan.grace.as_secs(),
+            drain_seconds = plan.drain.as_secs(),
+            "shutting down: readiness not_ready"
+        );
+        let mut stopped = None;
+        tokio::select! {
+            result = &mut server => stopped = Some(result),
+            _ = tokio::time::sleep(plan.drain) => {}
+        }
+        let result = match stopped {
+            Some(result) => result,
+            None => {
+                tracing::info!("shutting down: no new connections; finishing calls in flight");
+                // Stops accepting; keep-alive connections close after their
+                // current answer; the server future ends when all have.
+                let stopping = tokio::spawn(handle.stop(true));
+                let result = server.await;
+                let _ = stopping.await;
+                result
+            }
+        };
+        let flushed = crate::shutdown::finish(background, writers, sealer, deadline).await;
+        match (result, flushed) {
+            (Ok(()), true) => {
+                tracing::info!("shut down cleanly");
+                ExitCode::SUCCESS
+            }
+            (Err(e), _) => {
+                tracing::error!(error = %e, "server failed while shutting down");
+                ExitCode::FAILURE
+            }
+            (Ok(()), false) => ExitCode::FAILURE,
+        }
     }
 
     /// A handle that stops this gateway (server and background work), as a
     /// process exit would, for tests of restarts.
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle { server: self.server.handle(), tasks: self.background.iter().map(|t| t.abort_handle()).collect() }
+        let tasks = self.background.iter().chain(&self.writers).map(|t| t.abort_handle()).collect();
+        StopHandle { server: self.server.handle(), tasks }
     }
 
     pub fn base_url(&self) -> String {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+}
+
+/// Takes up rotated keys (`bawaba keys rotate`, or another replica's): the
+/// store's token keys, the checkpoint key file and the receipt key file,
+/// every `auth::keys::RELOAD_EVERY`.
+async fn key_reload_loop(
+    state: web::Data<AppState>,
+    checkpoint: Option<Arc<CheckpointKey>>,
+    stored_token_keys: bool,
+    checkpoint_file: std::path::PathBuf,
+) {
+    let mut tick = tokio::time::interval(crate::auth::keys::RELOAD_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if stored_token_keys {
+            match KeyRing::reload(state.audit.store()).await {
+                Ok(ring) => {
+                    if state.tokens.replace_keys(ring) {
+                        tracing::info!("token signing keys reloaded: a rotation");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "token keys not reloaded; will retry"),
+            }
+        }
+        if let Some(key) = &checkpoint {
+            match key.reload(&checkpoint_file) {
+                Ok(true) => tracing::info!(key_id = %key.id(), "checkpoint key rotated"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "checkpoint key not reloaded; will retry"),
+            }
+        }
+        match state.receipts.reload() {
+            Ok(true) => tracing::info!("receipt key rotated"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "receipt keys not reloaded; will retry"),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `sandbox`, `check-config`,
-//! `audit verify | export | archive`, `clients hash-secret`, `receipt verify`.
+//! `audit verify | export | archive`, `clients hash-secret`, `receipt verify`,
+//! `store backup`, `keys rotate`.
 
 use crate::app::{Application, hardening_problems, load_settings};
 use clap::{Parser, Subcommand};
@@ -46,6 +47,45 @@ pub enum Command {
     Receipt {
         #[command(subcommand)]
         command: ReceiptCommand,
+    },
+    /// Store tools.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Add a new signing key: it signs from now on (running gateways take it up
+    /// within seconds), the old ones still verify what they signed.
+    Rotate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = crate::cli_keys::KeyKind::Token)]
+        key: crate::cli_keys::KeyKind,
+        /// Token key only: seconds until the new key signs, so that every
+        /// replica publishes it first (default 15, three key reloads).
+        #[arg(long)]
+        activate_after_seconds: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Write a consistent copy of a SQLite store while it takes writes (for
+    /// PostgreSQL use pg_dump: see the README). Never overwrites a file.
+    Backup {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The new file to write.
+        #[arg(long)]
+        output: PathBuf,
     },
 }
 
@@ -133,6 +173,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Receipt { command: ReceiptCommand::Verify { code, keys, config } } => {
             crate::cli_receipt::verify(code, keys, config)
         }
+        Command::Store { command: StoreCommand::Backup { config, output } } => {
+            crate::cli_store::backup(config, output).await
+        }
+        Command::Keys { command: KeysCommand::Rotate { config, key, activate_after_seconds } } => {
+            crate::cli_keys::rotate(config, key, activate_after_seconds).await
+        }
     }
 }
 
@@ -151,26 +197,32 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
         Ok(_) => {}
         Err(e) => return fail(e),
     }
+    // Before anything is built: a signal during start-up is handled too.
+    let signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => return fail(format!("cannot start: {e:#}")),
     };
     tracing::info!(api = %app.base_url(), sandbox = ?app.sandbox_addr, "bawaba serving");
-    match app.run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    app.serve_until_signal(signals).await
 }
 
 async fn sandbox(listen: SocketAddr) -> ExitCode {
     crate::telemetry::init("info", "json");
+    let mut signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install signal handlers: {e}")),
+    };
     let sandbox = connectors::sandbox::Sandbox::new(None);
     match sandbox.bind(listen).await {
         Ok((addr, serve)) => {
             tracing::info!(%addr, "sandbox registries serving");
             tokio::select! {
                 _ = serve => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = signals.next() => {}
             }
             ExitCode::SUCCESS
         }

@@ -607,7 +607,8 @@ async fn a_rotated_key_signs_new_tokens_and_tokens_issued_before_stay_valid() {
 
     // Rotate: a newer key in the shared store, then a (re)started replica.
     let new_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+    // A key signs from its `created_at` on (`keys rotate` sets it a little ahead).
+    let later = time::OffsetDateTime::now_utc();
     let created_at = later.format(&time::format_description::well_known::Rfc3339).unwrap();
     let url = format!("sqlite://{}", first.db_path().display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();

@@ -51,8 +51,7 @@ pub(crate) async fn post_soap(
     limit: usize,
 ) -> Result<(StatusCode, Vec<u8>), UpstreamError> {
     use reqwest::header::{CONTENT_TYPE, HeaderValue};
-    let response = client
-        .post(endpoint)
+    let response = crate::trace::propagate(client.post(endpoint))
         .header(CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"))
         .header("SOAPAction", HeaderValue::from_static(soap_action_header))
         .body(envelope)

@@ -19,6 +19,7 @@ pub mod sandbox;
 pub mod security;
 pub mod smsc;
 pub mod soap;
+pub mod trace;
 
 pub use error::UpstreamError;
 

@@ -8,7 +8,7 @@ mod rate;
 mod tokens;
 
 pub use clients::{Client, ClientRegistry, verify_hash as verify_secret_hash};
-pub use keys::KeyRing;
+pub use keys::{KeyRing, generate_pem};
 pub use policy::PurposePolicy;
 pub mod policy_refusal {
     pub use super::policy::PurposeRefusal;

@@ -51,7 +51,8 @@ impl Expiry<[u8; 32], Remembered> for UntilExp {
 }
 
 pub struct TokenService {
-    keys: KeyRing,
+    /// Replaced when the store's keys change (see `keys::RELOAD_EVERY`).
+    keys: std::sync::RwLock<Arc<KeyRing>>,
     clients: ClientRegistry,
     issuer: String,
     audience: String,
@@ -78,7 +79,7 @@ impl TokenService {
         validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         TokenService {
-            keys,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
             clients,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
@@ -88,8 +89,20 @@ impl TokenService {
         }
     }
 
-    pub fn jwks(&self) -> &serde_json::Value {
-        &self.keys.jwks
+    fn ring(&self) -> Arc<KeyRing> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Takes `ring` from now on; whether its keys differ from the ones held.
+    pub fn replace_keys(&self, ring: KeyRing) -> bool {
+        let mut held = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = held.kids() != ring.kids();
+        *held = Arc::new(ring);
+        changed
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        self.ring().jwks.clone()
     }
 
     pub fn ttl(&self) -> Duration {
@@ -115,9 +128,11 @@ impl TokenService {
             exp: now + self.ttl.as_secs(),
             jti: uuid::Uuid::new_v4().to_string(),
         };
+        let ring = self.ring();
+        let (kid, key) = ring.signing_at(now as i64);
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.keys.signing_kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.keys.signing)
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, &claims, key)
     }
 
     /// Validates signature, `kid`, `iss`, `aud`, `exp` and `nbf`.
@@ -135,7 +150,8 @@ impl TokenService {
         if header.alg != Algorithm::ES256 {
             return None;
         }
-        let key = self.keys.verifying.get(header.kid.as_deref()?)?;
+        let ring = self.ring();
+        let key = ring.verifying.get(header.kid.as_deref()?)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).ok()?;
         let c = data.claims;
         let client = self.clients.get(&c.sub)?;

@@ -49,6 +49,14 @@ pub struct ServerSettings {
     pub client_request_timeout_ms: u64,
     /// An idle keep-alive connection is closed after this long.
     pub keep_alive_seconds: u64,
+    /// On SIGTERM or SIGINT the process exits within this long: readiness
+    /// turns `not_ready` at once, calls in flight finish, the audit queue is
+    /// committed (CONTRACT §14).
+    pub shutdown_grace_seconds: u64,
+    /// The first part of the grace period during which new connections are
+    /// still accepted and served (readiness saying `not_ready`), so that a
+    /// load balancer that checks readiness stops sending first.
+    pub shutdown_drain_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -273,6 +281,19 @@ impl Settings {
                 "must be at least 1 (a client must send its request in time)",
             );
         }
+        if !(1..=3600).contains(&self.server.shutdown_grace_seconds) {
+            p.push(
+                "server.shutdown_grace_seconds",
+                &self.server.shutdown_grace_seconds.to_string(),
+                "must be between 1 and 3600",
+            );
+        } else if self.server.shutdown_drain_seconds >= self.server.shutdown_grace_seconds {
+            p.push(
+                "server.shutdown_drain_seconds",
+                &self.server.shutdown_drain_seconds.to_string(),
+                "must be less than server.shutdown_grace_seconds (calls in flight need time to finish)",
+            );
+        }
         if self.store.max_batch == 0 {
             p.push("store.max_batch", "0", "must be at least 1");
         }
@@ -494,6 +515,20 @@ mod tests {
     fn a_numeric_environment_value_is_a_string_where_a_string_is_expected() {
         let s = Settings::load_from(None, &env(&[("BAWABA__SMS__SMSC_SECRET", "12345678901234567890")])).unwrap();
         assert_eq!(s.sms.smsc_secret, "12345678901234567890");
+    }
+
+    #[test]
+    fn the_shutdown_drain_must_leave_time_within_the_grace_period() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!((s.server.shutdown_grace_seconds, s.server.shutdown_drain_seconds), (10, 2));
+        let problems = Settings::load_from(
+            None,
+            &env(&[("BAWABA__SERVER__SHUTDOWN_GRACE_SECONDS", "5"), ("BAWABA__SERVER__SHUTDOWN_DRAIN_SECONDS", "5")]),
+        )
+        .unwrap_err();
+        assert_eq!(problems.0[0].key, "server.shutdown_drain_seconds");
+        let problems = Settings::load_from(None, &env(&[("BAWABA__SERVER__SHUTDOWN_GRACE_SECONDS", "0")])).unwrap_err();
+        assert_eq!(problems.0[0].key, "server.shutdown_grace_seconds");
     }
 
     #[test]

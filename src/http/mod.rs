@@ -21,6 +21,7 @@ mod sms;
 pub mod smsc_wire;
 pub mod state;
 mod token;
+pub mod trace;
 mod verification;
 mod verify_commercial_register;
 mod verify_national_id;

@@ -14,7 +14,8 @@ pub struct Liveness {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ready`, `degraded` (a circuit is open; still 200) or `not_ready` (the store is down; 503).
+    /// `ready`, `degraded` (a circuit is open; still 200) or `not_ready` (the
+    /// store is down, or the gateway is shutting down; 503).
     pub status: &'static str,
     pub store: &'static str,
     pub connectors: BTreeMap<&'static str, &'static str>,
@@ -28,21 +29,22 @@ pub async fn healthz() -> HttpResponse {
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses((status = 200, description = "Ready, or degraded (a circuit is open): keep routing", body = Readiness),
-        (status = 503, description = "Not ready: the store is down", body = Readiness,
+        (status = 503, description = "Not ready: the store is down, or the gateway is shutting down", body = Readiness,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>, drain: web::Data<crate::shutdown::Drain>) -> HttpResponse {
     let store_up = state.audit.is_up();
+    let draining = drain.is_draining();
     let states: Vec<(&'static str, CircuitState)> =
         state.registries.circuits().into_iter().map(|(name, c)| (name, c.state())).collect();
     let any_open = states.iter().any(|(_, s)| *s != CircuitState::Closed);
     let connectors: BTreeMap<&'static str, &'static str> = states.into_iter().map(|(n, s)| (n, s.as_str())).collect();
-    let status = match (store_up, any_open) {
+    let status = match (store_up && !draining, any_open) {
         (false, _) => "not_ready",
         (true, true) => "degraded",
         (true, false) => "ready",
     };
     let body = Readiness { status, store: if store_up { "ok" } else { "down" }, connectors };
-    if store_up {
+    if store_up && !draining {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "1")).json(body)

@@ -162,6 +162,22 @@ pub struct ReceiptKeys {
     pub all: TrustList,
 }
 
+/// Appends a new key to the bundle at `path` (which must exist): it signs
+/// from the gateways' next reload on, the older ones stay trusted. Its key id.
+pub fn rotate_file(path: &Path) -> anyhow::Result<String> {
+    let context = || format!("receipts.key_file {}", path.display());
+    let mut bundle = std::fs::read_to_string(path).with_context(context)?;
+    ReceiptKeys::from_bundle(&bundle).with_context(context)?;
+    let pem = crate::auth::keys::generate_pem().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !bundle.ends_with('\n') {
+        bundle.push('\n');
+    }
+    bundle.push_str(&pem);
+    let keys = ReceiptKeys::from_bundle(&bundle).with_context(context)?;
+    crate::audit::checkpoint::replace_private(path, bundle.as_bytes()).with_context(context)?;
+    Ok(kid_text(&keys.signing.kid))
+}
+
 impl ReceiptKeys {
     /// Reads the bundle at `path`, creating it with one new key (mode 0600) if absent.
     pub fn load_or_create(path: &Path) -> anyhow::Result<ReceiptKeys> {
@@ -192,21 +208,7 @@ impl ReceiptKeys {
 
     /// Parses a bundle of PEM blocks (anything between blocks is ignored).
     pub fn from_bundle(text: &str) -> anyhow::Result<ReceiptKeys> {
-        let mut blocks = Vec::new();
-        let mut current: Option<String> = None;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.starts_with("-----BEGIN ") {
-                current = Some(String::new());
-            }
-            if let Some(block) = current.as_mut() {
-                block.push_str(line);
-                block.push('\n');
-                if line.starts_with("-----END ") {
-                    blocks.extend(current.take());
-                }
-            }
-        }
+        let blocks = crate::auth::keys::pem_blocks(text);
         anyhow::ensure!(!blocks.is_empty(), "holds no PEM key");
         let mut trusted = Vec::new();
         let mut signing = None;

@@ -18,7 +18,7 @@ pub use code::Refusal;
 pub use keys::{ReceiptKeys, TrustList};
 pub use payload::Payload;
 
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A receipt as the store keeps it, for `GET /v1/receipts/{id}/qr.*`. It is
 /// written in the transaction of its verify call's audit event, so there is
@@ -47,18 +47,61 @@ pub struct IssuedReceipt {
 
 /// The receipt service of one gateway: signs, and knows which keys to publish.
 pub struct Receipts {
-    keys: ReceiptKeys,
+    /// The key file's keys; replaced when the file gains a key (a rotation).
+    keys: RwLock<Arc<ReceiptKeys>>,
+    /// `receipts.key_file`, read again by [`Receipts::reload`].
+    key_file: Option<std::path::PathBuf>,
+    read_at: Mutex<Option<std::time::Instant>>,
     valid_seconds: i64,
     /// The keys still valid for an unexpired receipt: the signing key and
     /// every older key of the file that signed one (see [`Receipts::refresh`]).
     published: RwLock<TrustList>,
 }
 
+/// An unknown key makes a verifier read the key file again at most this often.
+const REREAD_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Receipts {
     pub fn new(keys: ReceiptKeys, valid_days: u32) -> Receipts {
         let signing = keys.signing.kid;
         let published = RwLock::new(keys.all.only(|k| *k == signing));
-        Receipts { keys, valid_seconds: i64::from(valid_days) * 86_400, published }
+        Receipts {
+            keys: RwLock::new(Arc::new(keys)),
+            key_file: None,
+            read_at: Mutex::new(None),
+            valid_seconds: i64::from(valid_days) * 86_400,
+            published,
+        }
+    }
+
+    /// Receipts whose keys are read again from `path` after a rotation.
+    pub fn from_file(path: &std::path::Path, valid_days: u32) -> anyhow::Result<Receipts> {
+        let mut receipts = Receipts::new(ReceiptKeys::load_or_create(path)?, valid_days);
+        receipts.key_file = Some(path.to_path_buf());
+        Ok(receipts)
+    }
+
+    fn keys(&self) -> Arc<ReceiptKeys> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Reads the key file again: its last key signs from now on, and is
+    /// published beside the keys published so far. Whether the signing key changed.
+    pub fn reload(&self) -> anyhow::Result<bool> {
+        let Some(path) = &self.key_file else { return Ok(false) };
+        *self.read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+        let fresh = ReceiptKeys::read(path)?;
+        let signing = fresh.signing.kid;
+        let mut held = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.signing.kid == signing && held.all.kids() == fresh.all.kids() {
+            return Ok(false);
+        }
+        let mut published = self.published.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = published.kids();
+        *published = fresh.all.only(|k| *k == signing || before.contains(k));
+        let changed = held.signing.kid != signing;
+        *held = Arc::new(fresh);
+        Ok(changed)
     }
 
     /// Signs a receipt for `payload` (its times are set here) on behalf of `client_id`.
@@ -66,13 +109,14 @@ impl Receipts {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         payload.issued_at = now;
         payload.expires_at = now + self.valid_seconds;
-        let code = code::sign(&payload, &self.keys.signing);
+        let keys = self.keys();
+        let code = code::sign(&payload, &keys.signing);
         let expires_at = payload::format_time(payload.expires_at);
         let id = payload.id.to_string();
         let stored = StoredReceipt {
             id: id.clone(),
             client_id: client_id.to_owned(),
-            kid: keys::kid_text(&self.keys.signing.kid),
+            kid: keys::kid_text(&keys.signing.kid),
             code: code.clone(),
             issued_at: payload::format_time(now),
             expires_at: expires_at.clone(),
@@ -89,13 +133,31 @@ impl Receipts {
     /// receipt which has not expired yet; a key rotated out longer ago than
     /// receipts live drops out by itself.
     pub fn refresh(&self, kids_in_use: &[String]) {
-        let signing = self.keys.signing.kid;
-        let list = self.keys.all.only(|k| *k == signing || kids_in_use.contains(&keys::kid_text(k)));
+        let held = self.keys();
+        let signing = held.signing.kid;
+        let list = held.all.only(|k| *k == signing || kids_in_use.contains(&keys::kid_text(k)));
         *self.published.write().unwrap_or_else(std::sync::PoisonError::into_inner) = list;
     }
 
     /// Verifies `code` now against the published keys.
+    /// A receipt by a key not known yet (rotated in at another replica) makes
+    /// the key file be read again, at most every [`REREAD_AFTER`].
     pub fn verify(&self, code: &str) -> Result<Payload, (Refusal, Option<Box<Payload>>)> {
-        code::verify(code, &self.trusted(), time::OffsetDateTime::now_utc().unix_timestamp())
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match code::verify(code, &self.trusted(), now) {
+            Err((Refusal::UnknownKey, _)) if self.may_reread() && self.reload().is_ok() => {
+                code::verify(code, &self.trusted(), now)
+            }
+            other => other,
+        }
+    }
+
+    fn may_reread(&self) -> bool {
+        self.key_file.is_some()
+            && self
+                .read_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_none_or(|t| t.elapsed() >= REREAD_AFTER)
     }
 }

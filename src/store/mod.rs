@@ -244,6 +244,11 @@ impl Store {
     pub async fn first_signing_key(&self, key: &StoredKey) -> Result<Vec<StoredKey>, StoreError> {
         dispatch!(self, s => s.first_signing_key(key).await)
     }
+
+    /// Adds a token signing key (see `auth::keys::rotate_stored`).
+    pub async fn add_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        dispatch!(self, s => s.add_signing_key(key).await)
+    }
 }
 
 /// A security check as the store keeps it.

@@ -356,6 +356,19 @@ macro_rules! shared_queries {
                 Ok(rows.iter().map(row_to_key).collect())
             }
 
+            /// Adds a token signing key (a rotation); it signs from its `created_at`.
+            pub async fn add_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO signing_keys (kid, private_pem, created_at) VALUES ($1, $2, $3)")
+                    .bind(&key.kid)
+                    .bind(&key.private_pem)
+                    .bind(&key.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             pub async fn insert_security_check(&self, c: &SecurityCheckRow) -> Result<(), StoreError> {
                 let _turn = self.write_turn().await;
                 let sql = format!(

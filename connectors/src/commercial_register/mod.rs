@@ -34,9 +34,7 @@ impl CommercialRegisterRegistry {
 
     async fn call(&self, key: &CompanyKey) -> Result<Lookup<CompanyRecord>, UpstreamError> {
         let path = codec::path(key).ok_or_else(|| UpstreamError::Rejected("key cannot be put in a URL".into()))?;
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base_url))
+        let response = crate::trace::propagate(self.client.get(format!("{}{path}", self.base_url)))
             .header(ACCEPT, HeaderValue::from_static(rest::CONTENT_TYPE))
             .send()
             .await
