@@ -150,7 +150,8 @@ impl Application {
             receipts.clone(),
             Duration::from_secs(settings.receipts.cleanup_interval_seconds),
         )));
-        let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
+        let clients_file = load_clients(&settings)?;
+        let clients = ClientRegistry::new(&clients_file.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let audit = match audit_sink {
             Some(sink) => AuditLog::with_sink(store, sink),
@@ -260,7 +261,9 @@ impl Application {
             audit_keys: trusted_keys,
             metrics: metrics.clone(),
             registries,
+            citizens: crate::citizens::Citizens::new(&settings.citizens, &clients_file),
         });
+        background.push(crate::citizens::notify::spawn(state.clone()));
         let metrics_data = web::Data::new(metrics);
         let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
         let body_deadline = web::Data::new(crate::http::body::RequestTimeout(request_timeout));

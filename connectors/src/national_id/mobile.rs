@@ -125,7 +125,9 @@ pub fn is_e164_mobile(number: &str) -> bool {
     let Some(rest) = number.strip_prefix("+201") else {
         return false;
     };
-    rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_digit()) && matches!(rest.as_bytes()[0], b'0' | b'1' | b'2' | b'5')
+    rest.len() == 9
+        && rest.bytes().all(|b| b.is_ascii_digit())
+        && matches!(rest.as_bytes()[0], b'0' | b'1' | b'2' | b'5')
 }
 
 fn read_answer(payload: &Element) -> Result<RegisteredMobile, UpstreamError> {

@@ -5,11 +5,8 @@
 use super::population::{SplitMix64, population};
 
 /// DOMAIN.md: the fixtures that have a registered mobile; the other fixtures have none.
-const FIXTURE_MOBILES: [(&str, &str); 3] = [
-    ("29001011300036", "+201001234567"),
-    ("28507150100022", "+201112345678"),
-    ("29505058800051", "+201298765432"),
-];
+const FIXTURE_MOBILES: [(&str, &str); 3] =
+    [("29001011300036", "+201001234567"), ("28507150100022", "+201112345678"), ("29505058800051", "+201298765432")];
 
 /// Mobile prefixes after `+20` (DOMAIN.md: 010, 011, 012, 015).
 const PREFIXES: [&str; 4] = ["10", "11", "12", "15"];
