@@ -174,7 +174,8 @@ mod tests {
 
     #[test]
     fn words_that_only_start_like_a_keyword_are_not_one() {
-        assert_eq!(at("HISTORYX 29001011300036"), Intent::Unknown);
+        assert_eq!(at("HISTORYX 29001011300036"), Intent::CaseRef("HISTORYX29001011300036".into()));
+        assert_eq!(at("سجلات"), Intent::Unknown);
         assert_eq!(at("SHR-2025-000123"), Intent::CaseRef("SHR2025000123".into()));
         assert_eq!(at("STOP"), Intent::Stop);
     }
