@@ -97,11 +97,9 @@ async fn expected_lines(app: &TestApp, id: &str, hidden: &[&str], english: bool)
         .filter(|e| (200..300).contains(&e["http_status"].as_u64().unwrap()))
         .filter(|e| !hidden.contains(&e["client_id"].as_str().unwrap_or("")))
         .filter(|e| {
-            let at = time::OffsetDateTime::parse(
-                e["at"].as_str().unwrap(),
-                &time::format_description::well_known::Rfc3339,
-            )
-            .unwrap();
+            let at =
+                time::OffsetDateTime::parse(e["at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+                    .unwrap();
             at >= since
         })
         .map(|e| {
@@ -220,7 +218,8 @@ async fn mixed_digits_and_spacing_are_the_same_request(backend: Backend) {
     assert_eq!(verify(&app, &center, FIXTURE, "building_permit").await, 200);
     let lines = expected_lines(&app, FIXTURE, &[], false).await;
     let expected = format!("من اطلع على بياناتك آخر 180 يوما:\n{}", lines.join("\n"));
-    for text in ["سجل ٢٩٠٠ ١٠١١ 3000 ٣٦", "  سجل٢٩٠٠١٠١١٣٠٠٠٣٦ ", "سـجـل 2900-1011-3000-36"] {
+    for text in ["سجل ٢٩٠٠ ١٠١١ 3000 ٣٦", "  سجل٢٩٠٠١٠١١٣٠٠٠٣٦ ", "سـجـل 2900-1011-3000-36"]
+    {
         assert_eq!(ask_text(&app, OWNER, text).await, expected, "{text:?}");
     }
 }
@@ -282,7 +281,8 @@ async fn hundreds_of_accesses_stay_within_max_segments_and_the_rest_are_counted(
 
 async fn a_hidden_client_s_calls_are_recorded_but_never_shown(backend: Backend) {
     let clients = std::fs::read_to_string(common::repo_file("config/clients.toml")).unwrap();
-    let clients = clients.replacen("center_id = \"CAI-NSR-01\"", "center_id = \"CAI-NSR-01\"\nhidden_from_citizens = true", 1);
+    let clients =
+        clients.replacen("center_id = \"CAI-NSR-01\"", "center_id = \"CAI-NSR-01\"\nhidden_from_citizens = true", 1);
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), clients).unwrap();
     let path = file.path().to_owned();
