@@ -49,6 +49,14 @@ impl Citizens {
         }
     }
 
+    /// Forgets numbers and IDs whose hourly quota is whole again (the
+    /// limiters would otherwise keep every key ever seen).
+    pub fn forget_idle(&self) {
+        self.history_per_number.retain_recent();
+        self.notify_per_number.retain_recent();
+        self.lookups_per_id.retain_recent();
+    }
+
     pub fn is_hidden(&self, client_id: Option<&str>) -> bool {
         client_id.is_some_and(|c| self.hidden.contains(c))
     }
@@ -152,4 +160,37 @@ async fn record(
     };
     state.audit.append(event).await.map_err(|_| crate::error::ApiError::StoreUnavailable)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_marked_hidden_in_the_clients_file_are_hidden_and_no_other() {
+        let text = crate::config::DEFAULT_CLIENTS_TOML.replacen(
+            "center_id = \"CAI-NSR-01\"",
+            "center_id = \"CAI-NSR-01\"\nhidden_from_citizens = true",
+            1,
+        );
+        let clients = ClientsFile::parse(&text, "test").unwrap();
+        let settings = crate::config::Settings::load_from(None, &[]).unwrap().citizens;
+        let citizens = Citizens::new(&settings, &clients);
+        assert!(citizens.is_hidden(Some("center2-demo")));
+        assert!(!citizens.is_hidden(Some("center-demo")));
+        assert!(!citizens.is_hidden(None));
+    }
+
+    #[test]
+    fn one_history_reply_per_number_per_hour_by_default() {
+        let clients = ClientsFile::parse(crate::config::DEFAULT_CLIENTS_TOML, "default").unwrap();
+        let settings = crate::config::Settings::load_from(None, &[]).unwrap().citizens;
+        let citizens = Citizens::new(&settings, &clients);
+        let number = "+201001234567".to_owned();
+        assert!(citizens.history_per_number.check_key(&number).is_ok());
+        assert!(citizens.history_per_number.check_key(&number).is_err());
+        assert!(citizens.history_per_number.check_key(&"+201112345678".to_owned()).is_ok());
+        citizens.forget_idle();
+        assert!(citizens.history_per_number.check_key(&number).is_err(), "forgetting idle keys keeps busy ones");
+    }
 }

@@ -81,6 +81,7 @@ pub fn spawn(state: actix_web::web::Data<AppState>) -> tokio::task::JoinHandle<(
             if woken {
                 tokio::time::sleep(SETTLE).await;
             }
+            state.citizens.forget_idle();
             if let Err(e) = send_due(&state).await {
                 tracing::warn!(error = %e, "access alerts not sent this pass");
             }
