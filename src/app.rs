@@ -160,7 +160,8 @@ impl Application {
             receipts.clone(),
             Duration::from_secs(settings.receipts.cleanup_interval_seconds),
         )));
-        let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
+        let clients_file = load_clients(&settings)?;
+        let clients = ClientRegistry::new(&clients_file.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let mut writers = Vec::new();
         let mut final_sealer = None;
@@ -276,6 +277,7 @@ impl Application {
             audit_keys: trusted_keys,
             metrics: metrics.clone(),
             registries,
+            citizens: crate::citizens::Citizens::new(&settings.citizens, &clients_file),
         });
         background.push(tokio::spawn(key_reload_loop(
             state.clone(),
@@ -283,6 +285,7 @@ impl Application {
             settings.auth.signing_key_file.is_none(),
             settings.audit.checkpoint_key_file.clone(),
         )));
+        background.push(crate::citizens::notify::spawn(state.clone()));
         let metrics_data = web::Data::new(metrics);
         let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
         let body_deadline = web::Data::new(crate::http::body::RequestTimeout(request_timeout));

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod citizens;
 pub mod cli;
 mod cli_audit;
 mod cli_keys;

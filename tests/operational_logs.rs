@@ -137,14 +137,22 @@ async fn the_log_names_no_citizen_no_phone_no_secret_and_no_token() {
         let status = post("/v1/national-id/verify", json!({"national_id": id, "context": context})).await;
         assert!(status == 503 || status == 504, "{mode}: {status}");
     }
-    http.delete(format!("{}/_faults", served.sandbox)).send().await.unwrap();
-    // An inbound message from the citizen's phone, and a junk bearer token.
-    let inbound = json!({"from": "+201001234567", "text": "SHR-2025-000123"});
+    // A citizen asking for their history while the registry times out.
+    let inbound = json!({"from": "+201112345678", "text": "HISTORY 28507150100022"});
     http.post(format!("{}/_smsc/inbound", served.sandbox)).json(&inbound).send().await.unwrap();
+    http.delete(format!("{}/_faults", served.sandbox)).send().await.unwrap();
+    // Inbound messages from the citizen's phone, and a junk bearer token.
+    for text in ["SHR-2025-000123", "سجل 29001011300036", "تنبيه 29001011300036"] {
+        let inbound = json!({"from": "+201001234567", "text": text});
+        http.post(format!("{}/_smsc/inbound", served.sandbox)).json(&inbound).send().await.unwrap();
+    }
+    // A data call that the citizen is alerted of.
+    let again = json!({"national_id": "29001011300036", "context": context});
+    assert_eq!(post("/v1/national-id/verify", again).await, 200);
     let junk = http.get(api("/v1/audit/events")).bearer_auth("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").send().await;
     assert_eq!(junk.unwrap().status(), 401);
     // Let the security check and the SMS dispatch do their background work.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
 
     served.child.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(10), served.child.wait()).await;
@@ -164,6 +172,7 @@ async fn the_log_names_no_citizen_no_phone_no_secret_and_no_token() {
         "24003202100031",
         "201001234567",
         "01001234567",
+        "201112345678",
         "محمد",
         "فاطمة",
         "زينب",

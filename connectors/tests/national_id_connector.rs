@@ -240,3 +240,99 @@ async fn every_fetch_is_exactly_one_request_to_the_registry() {
 fn the_registry_is_named_national_id() {
     assert_eq!(<connectors::national_id::NationalIdRegistry as Registry>::NAME, "national_id");
 }
+
+// ---------------------------------------------------------------------------
+// GetRegisteredMobile
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_fixtures_registered_mobiles_are_those_of_domain_md() {
+    let sandbox = start_sandbox().await;
+    let registry = sandbox.registry();
+    for (id, expected) in [
+        ("29001011300036", Some("+201001234567")),
+        ("28507150100022", Some("+201112345678")),
+        ("29505058800051", Some("+201298765432")),
+        ("24003202100031", None),
+        ("30102100200041", None),
+    ] {
+        let answer = registry.registered_mobile(id).await;
+        assert_eq!(
+            answer,
+            Ok(Lookup::Found(connectors::national_id::RegisteredMobile {
+                national_id: id.into(),
+                mobile: expected.map(str::to_owned)
+            })),
+            "{id}"
+        );
+    }
+    assert_eq!(registry.registered_mobile("29001011399997").await, Ok(Lookup::NotFound));
+}
+
+#[tokio::test]
+async fn every_listed_synthetic_citizen_has_the_same_registered_mobile_each_time() {
+    let sandbox = start_sandbox().await;
+    let registry = sandbox.registry();
+    let (_, listed) = sandbox.get_json("/_population?limit=20").await;
+    for id in listed["national_ids"].as_array().expect("a list") {
+        let id = id.as_str().expect("a string");
+        let Ok(Lookup::Found(first)) = registry.registered_mobile(id).await else { panic!("{id} not found") };
+        let number = first.mobile.clone().expect("every synthetic citizen has a number");
+        assert!(connectors::national_id::mobile::is_e164_mobile(&number));
+        assert_eq!(registry.registered_mobile(id).await, Ok(Lookup::Found(first)));
+    }
+}
+
+#[tokio::test]
+async fn the_mobile_request_names_its_own_soap_action() {
+    let answer = connectors::national_id::mobile::build_response(&connectors::national_id::RegisteredMobile {
+        national_id: "29001011300036".into(),
+        mobile: Some("+201001234567".into()),
+    });
+    let (base, captured) = common::capture_one_request(200, codec::CONTENT_TYPE, answer).await;
+    let registry = connectors::national_id::NationalIdRegistry::new(reqwest::Client::new(), &base);
+    assert!(matches!(registry.registered_mobile("29001011300036").await, Ok(Lookup::Found(_))));
+    let captured = captured.await.expect("captured");
+    assert_eq!(captured.header("soapaction"), Some(connectors::national_id::mobile::SOAP_ACTION_HEADER));
+    let body = String::from_utf8(captured.body).expect("UTF-8");
+    assert!(body.contains("<nid:GetRegisteredMobileRequest><nid:NationalId>29001011300036</nid:NationalId>"));
+}
+
+#[tokio::test]
+async fn a_mobile_answer_about_another_id_is_refused() {
+    let answer = connectors::national_id::mobile::build_response(&connectors::national_id::RegisteredMobile {
+        national_id: "28507150100022".into(),
+        mobile: Some("+201112345678".into()),
+    });
+    let (base, _captured) = common::capture_one_request(200, codec::CONTENT_TYPE, answer).await;
+    let registry = connectors::national_id::NationalIdRegistry::new(reqwest::Client::new(), &base);
+    let outcome = registry.registered_mobile("29001011300036").await;
+    assert!(matches!(outcome, Err(UpstreamError::Malformed(_))), "{outcome:?}");
+    assert!(!format!("{outcome:?}").contains("112345678"));
+}
+
+#[tokio::test]
+async fn a_mobile_answer_with_a_repeated_number_is_refused() {
+    let answer = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:nid="{}"><soap:Body>
+        <nid:GetRegisteredMobileResponse><nid:RegisteredMobile><nid:NationalId>29001011300036</nid:NationalId>
+        <nid:MobileNumber>+201001234567</nid:MobileNumber><nid:MobileNumber>+201112345678</nid:MobileNumber>
+        </nid:RegisteredMobile></nid:GetRegisteredMobileResponse></soap:Body></soap:Envelope>"#,
+        codec::NAMESPACE
+    );
+    let (base, _captured) = common::capture_one_request(200, codec::CONTENT_TYPE, answer).await;
+    let registry = connectors::national_id::NationalIdRegistry::new(reqwest::Client::new(), &base);
+    assert!(matches!(registry.registered_mobile("29001011300036").await, Err(UpstreamError::Malformed(_))));
+}
+
+#[tokio::test]
+async fn the_mobile_operation_fails_with_the_registry_s_injected_faults() {
+    let sandbox = start_sandbox().await;
+    sandbox.set_fault(json!({"registry": "national_id", "mode": "http_503"})).await;
+    assert_eq!(
+        sandbox.registry().registered_mobile("29001011300036").await,
+        Err(UpstreamError::Unavailable("HTTP 503".into()))
+    );
+    sandbox.set_fault(json!({"registry": "national_id", "mode": "malformed"})).await;
+    assert!(matches!(sandbox.registry().registered_mobile("29001011300036").await, Err(UpstreamError::Malformed(_))));
+}

@@ -500,3 +500,36 @@ async fn national_id_requests_answers_and_faults_validate() {
     assert_eq!(status, 500);
     xsd.assert_valid(&fault, "the NOT_FOUND fault");
 }
+
+#[tokio::test]
+async fn national_id_mobile_requests_answers_and_faults_validate() {
+    use national_id::{codec, mobile};
+    let xsd = XsdValidator::new(codec::NAMESPACE, "national_id_mobile.xsd");
+    let sandbox = start_sandbox().await;
+    let (_, listed) = sandbox.get_json("/_population?limit=10").await;
+    let mut ids: Vec<String> =
+        listed["national_ids"].as_array().expect("a list").iter().map(|v| v.as_str().expect("id").to_owned()).collect();
+    ids.extend(["29001011300036", "24003202100031"].map(String::from));
+    for id in &ids {
+        let request = mobile::build_request(id);
+        xsd.assert_valid(&request, &format!("the connector's mobile request for {id}"));
+        let (status, answer) = soap_post(&sandbox, codec::PATH, mobile::SOAP_ACTION_HEADER, request).await;
+        assert_eq!(status, 200, "{id}");
+        xsd.assert_valid(&answer, &format!("the mobile answer for {id}"));
+    }
+    let (status, fault) =
+        soap_post(&sandbox, codec::PATH, mobile::SOAP_ACTION_HEADER, mobile::build_request("29001011399997")).await;
+    assert_eq!(status, 500);
+    assert!(fault.contains("NOT_FOUND"));
+    xsd.assert_valid(&fault, "the NOT_FOUND fault");
+    // The validation has teeth.
+    let answer = mobile::build_response(&national_id::RegisteredMobile {
+        national_id: "29001011300036".into(),
+        mobile: Some("+201001234567".into()),
+    });
+    xsd.assert_invalid(&answer.replace("+201001234567", "01001234567"), "a number not in E.164");
+    xsd.assert_invalid(
+        &answer.replace("</nid:MobileNumber>", "</nid:MobileNumber><nid:MobileNumber>+201112345678</nid:MobileNumber>"),
+        "a repeated number",
+    );
+}

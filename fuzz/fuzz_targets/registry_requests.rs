@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = national_id::codec::parse_request(data);
+    let _ = national_id::mobile::parse_request(data);
     let _ = real_estate::codec::parse_request(data);
     let _ = security::codec::parse_submission(data);
     let _ = smsc::codec::parse_submission(data);

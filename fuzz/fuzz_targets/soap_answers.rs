@@ -9,5 +9,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let (status, body) = common::split(data);
     let _ = national_id::codec::parse_response(status, body);
+    let _ = national_id::mobile::parse_response(status, body);
     let _ = real_estate::codec::parse_response(status, body);
 });

@@ -46,10 +46,16 @@ pub enum Action {
     ReceiptQr,
     #[serde(rename = "auth.denied")]
     AuthDenied,
+    /// A citizen texted 5960 for their access history (CONTRACT §12).
+    #[serde(rename = "citizen.history")]
+    CitizenHistory,
+    /// A citizen texted 5960 to be told of each access to their data.
+    #[serde(rename = "citizen.notify")]
+    CitizenNotify,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 17] = [
         Action::TokenIssue,
         Action::NationalIdVerify,
         Action::CommercialRegisterVerify,
@@ -65,6 +71,8 @@ impl Action {
         Action::AuditIntegrity,
         Action::ReceiptQr,
         Action::AuthDenied,
+        Action::CitizenHistory,
+        Action::CitizenNotify,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +92,8 @@ impl Action {
             Action::AuditIntegrity => "audit.integrity",
             Action::ReceiptQr => "receipt.qr",
             Action::AuthDenied => "auth.denied",
+            Action::CitizenHistory => "citizen.history",
+            Action::CitizenNotify => "citizen.notify",
         }
     }
 
@@ -106,7 +116,12 @@ impl Action {
             Action::ReceiptQr => {
                 Some(&[Scope::NationalIdVerify, Scope::CommercialRegisterVerify, Scope::RealEstateVerify])
             }
-            Action::TokenIssue | Action::AuthDenied | Action::SmsDeliveryReport | Action::SmsInbound => None,
+            Action::TokenIssue
+            | Action::AuthDenied
+            | Action::SmsDeliveryReport
+            | Action::SmsInbound
+            | Action::CitizenHistory
+            | Action::CitizenNotify => None,
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct ClientConfig {
     pub callback_prefixes: Vec<String>,
     /// HMAC key for signing callbacks to this client.
     pub callback_secret: Option<String>,
+    /// Its calls are recorded in the audit log but never shown to citizens
+    /// asking 5960 for their history (CONTRACT §12).
+    #[serde(default)]
+    pub hidden_from_citizens: bool,
 }
 
 impl std::fmt::Debug for ClientConfig {

@@ -3,10 +3,12 @@
 //! variables. Unknown keys are errors, and validation reports every problem at
 //! once, each naming the key, the value and the fix.
 
+mod citizens;
 mod clients;
 mod layers;
 mod purposes;
 
+pub use citizens::CitizensSettings;
 pub use clients::{ClientConfig, ClientsFile};
 pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;
@@ -32,6 +34,7 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub audit: AuditSettings,
     pub receipts: ReceiptsSettings,
+    pub citizens: CitizensSettings,
     pub registries: BTreeMap<String, RegistrySettings>,
 }
 
@@ -227,6 +230,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::default();
+        self.citizens.validate(&mut p);
         let url = &self.store.url;
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             p.push("store.url", &redacted(url), "must start with sqlite:// or postgres://");

@@ -17,7 +17,7 @@ mod ops;
 mod receipts;
 mod receipts_page;
 mod security_checks;
-mod sms;
+pub(crate) mod sms;
 pub mod smsc_wire;
 pub mod state;
 mod token;

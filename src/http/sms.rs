@@ -54,19 +54,19 @@ fn accepted(m: &SmsMessageRow) -> HttpResponse {
 }
 
 /// What differs between the outbox's messages (notifications and replies).
-struct QueuedMessage<'a> {
-    id: String,
-    client_id: String,
-    kind: &'static str,
-    to: &'a PhoneNumber,
-    case_ref: Option<String>,
-    lang: Lang,
-    status_key: Option<String>,
-    text: String,
+pub(crate) struct QueuedMessage<'a> {
+    pub id: String,
+    pub client_id: String,
+    pub kind: &'static str,
+    pub to: &'a PhoneNumber,
+    pub case_ref: Option<String>,
+    pub lang: Lang,
+    pub status_key: Option<String>,
+    pub text: String,
 }
 
 /// A message ready for the outbox: encoded and segmented, due now.
-fn queued_message(m: QueuedMessage<'_>) -> SmsMessageRow {
+pub(crate) fn queued_message(m: QueuedMessage<'_>) -> SmsMessageRow {
     let segmented = crate::domain::sms_encoding::segment(&m.text);
     let now = now_rfc3339();
     SmsMessageRow {
@@ -264,8 +264,8 @@ pub struct DeliveryApplied {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InboundHandled {
-    /// What the message asked: `stop`, `start`, `status` or `unknown`.
-    #[schema(pattern = "^(stop|start|status|unknown)$")]
+    /// What the message asked: `stop`, `start`, `status`, `history`, `notify` or `unknown`.
+    #[schema(pattern = "^(stop|start|status|history|notify|unknown)$")]
     pub intent: &'static str,
     pub reply_id: String,
 }
@@ -347,7 +347,14 @@ pub async fn inbound(
     let (intent, reply) = match crate::sms::inbound::parse(&message.text) {
         Intent::Stop => {
             store.sms_set_opt_out(phone.as_str(), true, &now).await?;
+            crate::citizens::notify::stop(&state, &phone).await?;
             ("stop", replies.opted_out.get(lang).to_owned())
+        }
+        Intent::History { lang, national_id } => {
+            ("history", crate::citizens::history::answer(&state, &phone, lang, national_id.as_ref()).await?)
+        }
+        Intent::Notify { lang, national_id } => {
+            ("notify", crate::citizens::notify::answer(&state, &phone, lang, national_id.as_ref()).await?)
         }
         Intent::Start => {
             store.sms_set_opt_out(phone.as_str(), false, &now).await?;

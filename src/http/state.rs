@@ -55,4 +55,6 @@ pub struct AppState {
     pub registries: Registries,
     /// Signs receipts and holds the published trust list.
     pub receipts: Arc<crate::receipts::Receipts>,
+    /// Citizens asking 5960 about their data (CONTRACT §12).
+    pub citizens: crate::citizens::Citizens,
 }

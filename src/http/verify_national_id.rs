@@ -93,6 +93,8 @@ pub async fn verify(
     };
     state.metrics.check_digit.with_label_values(&[signal]).inc();
 
+    // Citizens who texted NOTIFY hear of this call (CONTRACT §12).
+    state.citizens.data_called();
     super::verification::lookup_and_answer(
         &state.registries.national_id,
         &national_id.as_str().to_owned(),

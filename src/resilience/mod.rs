@@ -271,6 +271,17 @@ impl<R: Registry> Resilient<R> {
         self.guard.circuit()
     }
 
+    /// Another operation of the same registry, through the same guard (its
+    /// circuit, concurrency limit, retries and timeout) but never cached and
+    /// never coalesced: for answers that must not be kept beside the records,
+    /// such as the mobile number registered to a national ID.
+    pub async fn call_uncached<'a, T, Fut>(&'a self, attempt: impl Fn(&'a R) -> Fut) -> Result<T, Unavailable>
+    where
+        Fut: Future<Output = Result<T, UpstreamError>> + 'a,
+    {
+        self.guard.call(|| attempt(&self.registry)).await
+    }
+
     fn policy(&self) -> &Policy {
         self.guard.policy()
     }

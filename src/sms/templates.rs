@@ -68,6 +68,9 @@ pub struct Templates {
     pub templates: BTreeMap<String, Template>,
     pub statuses: BTreeMap<String, Bilingual>,
     pub replies: Replies,
+    /// Citizens' history replies and access alerts (CONTRACT §12).
+    #[serde(default = "crate::citizens::texts::embedded")]
+    pub citizens: crate::citizens::texts::CitizenTexts,
 }
 
 /// Why a message could not be made from a template (each a 400 on `field`).
@@ -98,6 +101,7 @@ impl Templates {
             p
         })?;
         let mut p = Problems::default();
+        t.citizens.check(origin, &mut p);
         for (name, tpl) in &t.templates {
             for text in [&tpl.ar, &tpl.en] {
                 for param in &tpl.params {

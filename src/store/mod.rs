@@ -3,6 +3,7 @@
 //! outbox, security checks, opt-outs, idempotency keys, the token signing
 //! keys and the codes of verification receipts. Registry data is never stored here: it lives only in the in-memory cache.
 
+mod citizen_queries;
 pub mod group;
 mod pg_audit;
 mod postgres;
@@ -14,6 +15,7 @@ mod sqlite;
 mod sqlite_audit;
 mod sqlite_outbox;
 
+pub use citizen_queries::WatchRow;
 pub use sqlite_audit::SqliteAppender;
 
 use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};
@@ -450,5 +452,48 @@ impl Store {
     /// Messages waiting in the outbox.
     pub async fn sms_queued(&self) -> Result<i64, StoreError> {
         dispatch!(self, s => s.sms_queued().await)
+    }
+}
+
+/// Citizens asking 5960 about their data (CONTRACT §12).
+impl Store {
+    /// Events about `subject` since `since` (inclusive) with one of `actions`, newest first.
+    pub async fn subject_events_since(
+        &self,
+        subject: &str,
+        since: &str,
+        actions: &[&str],
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        dispatch!(self, s => s.subject_events_since(subject, since, actions, limit).await)
+    }
+
+    pub async fn watch_set(&self, national_id: &str, phone: &str, lang: &str, since: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.watch_set(national_id, phone, lang, since).await)
+    }
+
+    pub async fn watch_get(&self, national_id: &str) -> Result<Option<WatchRow>, StoreError> {
+        dispatch!(self, s => s.watch_get(national_id).await)
+    }
+
+    /// True when this caller may send the next alert for `national_id` (none after `not_after`).
+    pub async fn watch_claim_alert(&self, national_id: &str, at: &str, not_after: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.watch_claim_alert(national_id, at, not_after).await)
+    }
+
+    /// Watches due for an alert that have shown events since their last one.
+    pub async fn watches_with_pending(
+        &self,
+        not_after: &str,
+        actions: &[&str],
+        hidden: &[&str],
+        limit: u32,
+    ) -> Result<Vec<WatchRow>, StoreError> {
+        dispatch!(self, s => s.watches_with_pending(not_after, actions, hidden, limit).await)
+    }
+
+    /// Ends every alert to `phone`; how many there were.
+    pub async fn watch_remove_phone(&self, phone: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.watch_remove_phone(phone).await)
     }
 }

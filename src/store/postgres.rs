@@ -124,6 +124,7 @@ const OPTIMISTIC_ATTEMPTS: usize = 4;
 super::receipts::receipt_queries!(PgStore, sqlx::postgres::PgRow);
 super::queries::shared_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 super::sms_queries::sms_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
+super::citizen_queries::citizen_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 
 /// Held while migrating, so that replicas starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x6261_7761_6261; // "bawaba"

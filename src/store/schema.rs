@@ -148,6 +148,19 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_expiry ON receipts (expires_at);
 "#,
     ),
+    (
+        6,
+        r#"
+CREATE TABLE citizen_watches (
+    national_id      TEXT PRIMARY KEY,
+    phone            TEXT NOT NULL,
+    lang             TEXT NOT NULL,
+    since            TEXT NOT NULL,
+    last_alert_at    TEXT
+);
+CREATE INDEX citizen_watches_phone ON citizen_watches (phone);
+"#,
+    ),
 ];
 
 /// The PostgreSQL schema: the same tables, with 64-bit integers and a
@@ -281,6 +294,19 @@ CREATE TABLE receipts (
     expires_at  TEXT NOT NULL
 );
 CREATE INDEX receipts_expiry ON receipts (expires_at);
+"#,
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE citizen_watches (
+    national_id      TEXT PRIMARY KEY,
+    phone            TEXT NOT NULL,
+    lang             TEXT NOT NULL,
+    since            TEXT NOT NULL,
+    last_alert_at    TEXT
+);
+CREATE INDEX citizen_watches_phone ON citizen_watches (phone);
 "#,
     ),
 ];

@@ -21,6 +21,7 @@ pub struct SqliteStore {
 super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::queries::shared_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 super::sms_queries::sms_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
+super::citizen_queries::citizen_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 
 impl SqliteStore {
     /// SQLite serialises writers with `BEGIN IMMEDIATE`: no row locks.

@@ -11,7 +11,7 @@
   const PAGE_SIZE = 50;
   const DAY_MS = 86400000;
 
-  // [code, Arabic, English]; the 15 actions of the audit log.
+  // [code, Arabic, English]; the 17 actions of the audit log.
   const ACTIONS = [
     ["token.issue", "إصدار رمز دخول", "Token issue"],
     ["national_id.verify", "التحقق من الرقم القومي", "National ID verification"],
@@ -28,6 +28,8 @@
     ["audit.integrity", "فحص سلامة سجل التدقيق", "Audit integrity check"],
     ["receipt.qr", "طباعة رمز QR لإيصال تحقق", "Receipt QR printed"],
     ["auth.denied", "رفض المصادقة", "Authentication denied"],
+    ["citizen.history", "مواطن يطلب سجل الاطلاع على بياناته", "Citizen asked for access history"],
+    ["citizen.notify", "مواطن يطلب تنبيها عند الاطلاع", "Citizen asked for access alerts"],
   ];
 
   // Outcomes: the verification results, then the problem codes of failed calls.
@@ -50,6 +52,15 @@
     ["upstream_unavailable", "السجل الحكومي غير متاح", "Registry unavailable"],
     ["upstream_timeout", "انتهت مهلة السجل الحكومي", "Registry timeout"],
     ["store_unavailable", "مخزن السجل غير متاح", "Store unavailable"],
+    ["shown", "عُرض السجل على صاحبه", "History shown to its owner"],
+    ["watching", "تفعيل التنبيه", "Alerts started"],
+    ["other_number", "رقم غير المسجل", "Not the registered number"],
+    ["no_number", "لا رقم مسجل", "No registered number"],
+    ["unknown_id", "رقم قومي غير معروف", "Unknown national ID"],
+    ["invalid_id", "رقم قومي غير صالح في الرسالة", "Invalid ID in the message"],
+    ["limited", "تجاوز الحد في الساعة", "Hourly limit reached"],
+    ["id_limited", "تجاوز حد الاستعلام عن الرقم", "Hourly limit for the ID reached"],
+    ["registry_unavailable", "السجل المدني غير متاح", "Registry unavailable"],
     ["internal", "خطأ داخلي", "Internal error"],
   ];
 

@@ -1,13 +1,17 @@
-//! The national-ID registry (Civil Status Organization): one SOAP 1.1
-//! operation, `GetCitizen`, over HTTP POST to `{base_url}/national-id/soap`.
-//! Wire format: `schemas/upstream/national_id.xsd`; codec: [`codec`].
+//! The national-ID registry (Civil Status Organization): two SOAP 1.1
+//! operations over HTTP POST to `{base_url}/national-id/soap`: `GetCitizen`
+//! (`schemas/upstream/national_id.xsd`, codec [`codec`]) and
+//! `GetRegisteredMobile`, the mobile number registered to an ID
+//! (`schemas/upstream/national_id_mobile.xsd`, codec [`mobile`]).
 //!
 //! The connector makes exactly one HTTP attempt per fetch and has no timeout
 //! of its own: retries, timeouts and caching are the gateway's.
 
 pub mod codec;
+pub mod mobile;
 mod record;
 
+pub use mobile::RegisteredMobile;
 pub use record::{CardStatus, CitizenRecord, Sex};
 
 use crate::{Lookup, Registry, UpstreamError};
@@ -46,6 +50,31 @@ impl NationalIdRegistry {
             return Err(UpstreamError::Malformed("answer is about another national ID".into()));
         }
         Ok(lookup)
+    }
+
+    /// `GetRegisteredMobile`: the mobile number registered to `national_id`
+    /// (14 ASCII digits). One HTTP attempt, like [`Registry::fetch`]; the
+    /// answer is personal data and is never logged here.
+    pub async fn registered_mobile(&self, national_id: &str) -> Result<Lookup<RegisteredMobile>, UpstreamError> {
+        let (status, body) = crate::http::post_soap(
+            &self.client,
+            &self.endpoint,
+            mobile::SOAP_ACTION_HEADER,
+            mobile::build_request(national_id),
+            MAX_ANSWER_BYTES,
+        )
+        .await?;
+        let lookup = mobile::parse_response(status, &body);
+        let lookup = match lookup {
+            Ok(Lookup::Found(answer)) if answer.national_id != national_id => {
+                Err(UpstreamError::Malformed("answer is about another national ID".into()))
+            }
+            other => other,
+        };
+        if let Err(err) = &lookup {
+            tracing::debug!(registry = Self::NAME, operation = "GetRegisteredMobile", error = %err, "registry call failed");
+        }
+        lookup
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod commercial_register;
 mod faults;
+mod mobiles;
 mod national_id;
 mod population;
 mod real_estate;
