@@ -150,6 +150,10 @@ impl Application {
             receipts.clone(),
             Duration::from_secs(settings.receipts.cleanup_interval_seconds),
         )));
+        let guessing = crate::verify::guessing::GuessStop::open(store.clone(), &settings.verify)
+            .await
+            .map_err(|e| anyhow::anyhow!("store.url: claim mismatches: {e}"))?;
+        background.push(tokio::spawn(guessing.clone().cleanup_loop(Duration::from_secs(300))));
         let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let audit = match audit_sink {
@@ -256,6 +260,7 @@ impl Application {
                 (settings.receipts.verify_rate_per_second, settings.receipts.verify_rate_burst),
             ),
             receipts,
+            guessing,
             audit,
             audit_keys: trusted_keys,
             metrics: metrics.clone(),

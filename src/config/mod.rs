@@ -6,10 +6,12 @@
 mod clients;
 mod layers;
 mod purposes;
+mod verify;
 
 pub use clients::{ClientConfig, ClientsFile};
 pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;
+pub use verify::VerifySettings;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,6 +34,7 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub audit: AuditSettings,
     pub receipts: ReceiptsSettings,
+    pub verify: VerifySettings,
     pub registries: BTreeMap<String, RegistrySettings>,
 }
 
@@ -219,6 +222,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::default();
+        self.verify.validate(&mut p);
         let url = &self.store.url;
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             p.push("store.url", &redacted(url), "must start with sqlite:// or postgres://");

@@ -55,4 +55,6 @@ pub struct AppState {
     pub registries: Registries,
     /// Signs receipts and holds the published trust list.
     pub receipts: Arc<crate::receipts::Receipts>,
+    /// The claim-guessing stop (CONTRACT §13).
+    pub guessing: crate::verify::guessing::GuessStop,
 }

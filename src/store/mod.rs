@@ -4,6 +4,7 @@
 //! keys and the codes of verification receipts. Registry data is never stored here: it lives only in the in-memory cache.
 
 pub mod group;
+mod guess_queries;
 mod pg_audit;
 mod postgres;
 mod queries;
@@ -14,6 +15,7 @@ mod sqlite;
 mod sqlite_audit;
 mod sqlite_outbox;
 
+pub use guess_queries::{ClaimMismatchRow, SeenValue};
 pub use sqlite_audit::SqliteAppender;
 
 use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};

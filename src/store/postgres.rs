@@ -122,6 +122,7 @@ SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM events)";
 const OPTIMISTIC_ATTEMPTS: usize = 4;
 
 super::receipts::receipt_queries!(PgStore, sqlx::postgres::PgRow);
+super::guess_queries::guess_queries!(PgStore, sqlx::postgres::PgRow);
 super::queries::shared_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 super::sms_queries::sms_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 

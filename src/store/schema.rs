@@ -148,6 +148,24 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_expiry ON receipts (expires_at);
 "#,
     ),
+    (
+        6,
+        r#"
+CREATE TABLE claim_mismatches (
+    client_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    claim       TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    at          TEXT NOT NULL
+);
+CREATE INDEX claim_mismatches_key ON claim_mismatches (client_id, subject, at);
+CREATE INDEX claim_mismatches_at ON claim_mismatches (at);
+CREATE TABLE claim_hash_key (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    key  TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The PostgreSQL schema: the same tables, with 64-bit integers and a
@@ -281,6 +299,24 @@ CREATE TABLE receipts (
     expires_at  TEXT NOT NULL
 );
 CREATE INDEX receipts_expiry ON receipts (expires_at);
+"#,
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE claim_mismatches (
+    client_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    claim       TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    at          TEXT NOT NULL
+);
+CREATE INDEX claim_mismatches_key ON claim_mismatches (client_id, subject, at);
+CREATE INDEX claim_mismatches_at ON claim_mismatches (at);
+CREATE TABLE claim_hash_key (
+    id   BIGINT PRIMARY KEY CHECK (id = 1),
+    key  TEXT NOT NULL
+);
 "#,
     ),
 ];
