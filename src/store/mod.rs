@@ -14,6 +14,7 @@ mod sms_queries;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_outbox;
+mod stats_queries;
 
 pub use guess_queries::{ClaimMismatchRow, SeenValue};
 pub use sqlite_audit::SqliteAppender;

@@ -124,6 +124,7 @@ const OPTIMISTIC_ATTEMPTS: usize = 4;
 super::receipts::receipt_queries!(PgStore, sqlx::postgres::PgRow);
 super::guess_queries::guess_queries!(PgStore, sqlx::postgres::PgRow);
 super::queries::shared_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
+super::stats_queries::stats_queries!(PgStore, Postgres);
 super::sms_queries::sms_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 
 /// Held while migrating, so that replicas starting together migrate once.
