@@ -154,7 +154,9 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("store.url: claim mismatches: {e}"))?;
         background.push(tokio::spawn(guessing.clone().cleanup_loop(Duration::from_secs(300))));
-        let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
+        let clients_file = load_clients(&settings)?;
+        let signals = crate::audit::signals::SignalRules::new(&settings.signals, &clients_file.clients);
+        let clients = ClientRegistry::new(&clients_file.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let audit = match audit_sink {
             Some(sink) => AuditLog::with_sink(store, sink),
@@ -261,6 +263,7 @@ impl Application {
             ),
             receipts,
             guessing,
+            signals,
             audit,
             audit_keys: trusted_keys,
             metrics: metrics.clone(),

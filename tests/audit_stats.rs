@@ -146,3 +146,114 @@ async fn bad_queries_are_refused_with_their_reason(backend: Backend) {
 }
 
 on_both_backends!(rows_per_center_count_outcomes_shares_and_durations, bad_queries_are_refused_with_their_reason);
+
+/// A clients file like the repository's, with working hours for the two
+/// centers: center-demo's exclude this moment, center2-demo's include it.
+fn clients_with_hours(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(common::repo_file("config/clients.toml")).unwrap();
+    let mut file: toml::Table = text.parse().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let local = (now.hour() as i64 * 60 + now.minute() as i64 + 120).rem_euclid(1440);
+    let hhmm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
+    for client in file["clients"].as_array_mut().unwrap() {
+        let t = client.as_table_mut().unwrap();
+        let hours = match t["client_id"].as_str().unwrap() {
+            "center-demo" => format!("{}-{}", hhmm(local + 120), hhmm(local + 180)),
+            "center2-demo" => format!("{}-{}", hhmm(local - 60), hhmm(local + 60)),
+            _ => continue,
+        };
+        t.insert("working_hours".into(), toml::Value::String(hours));
+    }
+    let path = dir.join("clients.toml");
+    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    path
+}
+
+fn of_kind<'a>(signals: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    signals.iter().filter(|s| s["kind"] == kind).collect()
+}
+
+async fn the_five_signals_are_found_with_their_events(backend: Backend) {
+    let files = tempfile::tempdir().unwrap();
+    let clients = clients_with_hours(files.path());
+    let app = TestApp::spawn_on_with(backend, |s| {
+        s.auth.clients_file = clients;
+        s.signals.many_centers_min = 2;
+    })
+    .await;
+    let center = app.token("center-demo").await;
+    // A guessing run: five mismatches, then two stopped calls.
+    for mother in ["زينب علي", "مريم حسن", "خديجة محمود", "عائشة سيد", "نفيسة عمر", "هدى سامي", "منى فؤاد"]
+    {
+        app.verify(&center, &verify_body(CITIZEN, json!({ "mother_name": mother }))).await;
+    }
+    // One operator looks up 25 citizens, without case references; two colleagues one each.
+    let citizens = app.population(25).await;
+    for id in &citizens {
+        let body = json!({"national_id": id, "context": {"operator_id": "EMP-1001", "purpose": "building_permit"}});
+        assert_eq!(app.verify(&center, &body).await.0, 200);
+    }
+    for operator in ["EMP-1002", "EMP-1003"] {
+        let mut body = verify_body(&citizens[0], json!({}));
+        body["context"]["operator_id"] = json!(operator);
+        assert_eq!(app.verify(&center, &body).await.0, 200);
+    }
+    // Another center, within its hours, with case references, looks up the same citizen.
+    let other = app.token("center2-demo").await;
+    assert_eq!(app.verify(&other, &verify_body(CITIZEN, json!({"gender": "male"}))).await.0, 200);
+
+    let auditor = app.token("auditor-demo").await;
+    let r = app.get("/v1/audit/signals", &auditor).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let signals = body["signals"].as_array().unwrap();
+
+    let guessing = of_kind(signals, "claim_guessing");
+    assert_eq!(guessing.len(), 1, "{body}");
+    let g = guessing[0];
+    assert_eq!((g["client_id"].as_str(), g["operator_id"].as_str()), (Some("center-demo"), Some("EMP-1001")));
+    assert_eq!((g["subject"].as_str(), g["count"].as_i64()), (Some(CITIZEN), Some(7)));
+    // Its events, through /v1/audit/events.
+    let events = app.audit_events(&format!("subject={CITIZEN}&client_id=center-demo&limit=1000")).await;
+    let ids = g["event_ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 7);
+    for id in ids {
+        let e = events.iter().find(|e| &e["id"] == id).expect("a signal's event is in the log");
+        assert!(e["outcome"] == "mismatch" || e["outcome"] == "too_many_mismatches", "{e}");
+    }
+
+    let no_case = of_kind(signals, "no_case_ref");
+    assert_eq!(no_case.len(), 1, "{body}");
+    assert_eq!((no_case[0]["operator_id"].as_str(), no_case[0]["count"].as_i64()), (Some("EMP-1001"), Some(25)));
+    assert_eq!(no_case[0]["event_ids"].as_array().unwrap().len(), 25);
+
+    let off_hours = of_kind(signals, "off_hours");
+    assert!(off_hours.iter().all(|s| s["client_id"] == "center-demo"), "center2-demo works now: {body}");
+    let operators: Vec<&str> = off_hours.iter().map(|s| s["operator_id"].as_str().unwrap()).collect();
+    assert_eq!(operators.len(), 3, "{body}");
+    let emp = off_hours.iter().find(|s| s["operator_id"] == "EMP-1001").unwrap();
+    assert_eq!(emp["count"], 5 + 25, "the answered guesses and the lookups; stopped calls never reached data");
+
+    let many = of_kind(signals, "many_subjects");
+    assert_eq!(many.len(), 1, "{body}");
+    assert_eq!((many[0]["operator_id"].as_str(), many[0]["count"].as_i64()), (Some("EMP-1001"), Some(26)));
+
+    let centers = of_kind(signals, "many_centers");
+    assert_eq!(centers.len(), 1, "{body}");
+    assert_eq!((centers[0]["subject"].as_str(), centers[0]["count"].as_i64()), (Some(CITIZEN), Some(2)));
+    assert_eq!(centers[0]["center_id"], Value::Null);
+
+    // A window without the calls; only from and to; auditors only.
+    let r = app.get("/v1/audit/signals?from=2020-01-01T00:00:00Z&to=2020-01-08T00:00:00Z", &auditor).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["signals"], json!([]));
+    let r = app.get("/v1/audit/signals?center_id=SHR-ZAG-01", &auditor).await;
+    problem(r, 400, "invalid_request").await;
+    let r = app.get("/v1/audit/signals?from=2020-01-01T00:00:00Z", &auditor).await;
+    problem(r, 400, "invalid_request").await;
+    problem(app.get("/v1/audit/signals", &center).await, 403, "forbidden").await;
+}
+
+mod signals {
+    use super::*;
+    on_both_backends!(the_five_signals_are_found_with_their_events);
+}

@@ -6,11 +6,13 @@
 mod clients;
 mod layers;
 mod purposes;
+mod signals;
 mod verify;
 
-pub use clients::{ClientConfig, ClientsFile};
+pub use clients::{ClientConfig, ClientsFile, parse_working_hours};
 pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;
+pub use signals::SignalsSettings;
 pub use verify::VerifySettings;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub receipts: ReceiptsSettings,
     pub verify: VerifySettings,
+    pub signals: SignalsSettings,
     pub registries: BTreeMap<String, RegistrySettings>,
 }
 
@@ -223,6 +226,7 @@ impl Settings {
     fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::default();
         self.verify.validate(&mut p);
+        self.signals.validate(&mut p);
         let url = &self.store.url;
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             p.push("store.url", &redacted(url), "must start with sqlite:// or postgres://");

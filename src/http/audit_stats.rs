@@ -69,6 +69,13 @@ pub fn parse_stats_query(query: &str) -> Result<StatsQuery, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::InvalidRequest { detail: None, errors });
     }
+    bound_window(&mut filter)?;
+    Ok(StatsQuery { group_by: group_by.unwrap_or_default(), filter })
+}
+
+/// Fills in the window's defaults (`to`: now; `from`: 31 days before) and
+/// refuses one longer than 92 days: the work of a query stays bounded.
+pub fn bound_window(filter: &mut AuditFilter) -> Result<(), ApiError> {
     let parse = |s: &Option<String>| s.as_deref().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
     let to = parse(&filter.to).unwrap_or_else(OffsetDateTime::now_utc);
     let from = parse(&filter.from).unwrap_or(to - time::Duration::days(DEFAULT_WINDOW_DAYS));
@@ -85,7 +92,7 @@ pub fn parse_stats_query(query: &str) -> Result<StatsQuery, ApiError> {
     }
     filter.from = Some(format_rfc3339(from));
     filter.to = Some(format_rfc3339(to));
-    Ok(StatsQuery { group_by: group_by.unwrap_or_default(), filter })
+    Ok(())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

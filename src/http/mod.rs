@@ -1,6 +1,7 @@
 //! The HTTP API: the route table and the helpers handlers share.
 
 pub mod audit_api;
+mod audit_signals;
 mod audit_stats;
 mod auditor_page;
 pub mod body;
@@ -123,6 +124,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     only("/audit/volume", "GET")
                         .wrap_fn(gate(Action::AuditQuery))
                         .route(web::get().to(audit_api::volume)),
+                )
+                .service(
+                    only("/audit/signals", "GET")
+                        .wrap_fn(gate(Action::AuditQuery))
+                        .route(web::get().to(audit_signals::signals)),
                 )
                 .service(
                     only("/audit/stats", "GET")

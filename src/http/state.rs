@@ -57,4 +57,6 @@ pub struct AppState {
     pub receipts: Arc<crate::receipts::Receipts>,
     /// The claim-guessing stop (CONTRACT §13).
     pub guessing: crate::verify::guessing::GuessStop,
+    /// Thresholds and working hours of `/v1/audit/signals`.
+    pub signals: crate::audit::signals::SignalRules,
 }

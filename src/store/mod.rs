@@ -10,6 +10,7 @@ mod postgres;
 mod queries;
 mod receipts;
 mod schema;
+mod signal_queries;
 mod sms_queries;
 mod sqlite;
 mod sqlite_audit;
@@ -17,6 +18,7 @@ mod sqlite_outbox;
 mod stats_queries;
 
 pub use guess_queries::{ClaimMismatchRow, SeenValue};
+pub use signal_queries::{MAX_EVENT_IDS, SignalGroup, SignalSql};
 pub use sqlite_audit::SqliteAppender;
 
 use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};

@@ -22,6 +22,7 @@ super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::guess_queries::guess_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::queries::shared_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 super::stats_queries::stats_queries!(SqliteStore, Sqlite);
+super::signal_queries::signal_queries!(SqliteStore, Sqlite);
 super::sms_queries::sms_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 
 impl SqliteStore {
