@@ -24,7 +24,8 @@ fn parse_group_by(value: &str, errors: &mut Vec<FieldError>) -> Vec<GroupBy> {
     let mut groups = Vec::new();
     for name in value.split(',').map(str::trim) {
         match GroupBy::parse(name) {
-            Some(g) if groups.contains(&g) => errors.push(FieldError::new("group_by", "a grouping given twice")),
+            // A grouping named twice groups once.
+            Some(g) if groups.contains(&g) => {}
             Some(g) => groups.push(g),
             None => {
                 let known: Vec<&str> = GroupBy::ALL.iter().map(|g| g.as_str()).collect();
@@ -137,7 +138,7 @@ mod tests {
     #[test]
     fn groupings_are_checked() {
         assert_eq!(parse_stats_query("group_by=center,day").unwrap().group_by, [GroupBy::Center, GroupBy::Day]);
-        assert!(parse_stats_query("group_by=center,center").is_err());
+        assert_eq!(parse_stats_query("group_by=center,center").unwrap().group_by, [GroupBy::Center]);
         assert!(parse_stats_query("group_by=center,day,action,client").is_err());
         assert!(parse_stats_query("group_by=centre").is_err());
         assert!(parse_stats_query("center_id=x").is_err());
