@@ -37,7 +37,7 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
+pub(crate) fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
     let path = &settings.auth.clients_file;
     let text = config::read_config_file(path, config::DEFAULT_CLIENTS_TOML, "config/clients.toml")
         .map_err(|e| anyhow::anyhow!("auth.clients_file {}: {e}", path.display()))?;

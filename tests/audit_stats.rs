@@ -256,3 +256,50 @@ mod signals {
     use super::*;
     on_both_backends!(the_five_signals_are_found_with_their_events);
 }
+
+/// `bawaba audit report`, on this app's store; stdout.
+fn report(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let config = app.cli_config();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bawaba"))
+        .args(["audit", "report", "--config", config.to_str().unwrap()])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+async fn the_monthly_report_ranks_the_centers(backend: Backend) {
+    let app = TestApp::spawn_on(backend).await;
+    make_calls(&app).await;
+    let month = &time::OffsetDateTime::now_utc().date().to_string()[..7];
+    let (code, csv, err) = report(&app, &["--month", month, "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two centers: {csv}");
+    assert!(lines[0].starts_with("rank,center_id,calls,verifications,match,mismatch,not_found,"), "{csv}");
+    // center-demo made 7 verifications, center2-demo 3, each after its token request.
+    assert!(lines[1].starts_with("1,SHR-ZAG-01,8,7,4,2,1,"), "{csv}");
+    assert!(lines[2].starts_with("2,CAI-NSR-01,4,3,3,0,0,"), "{csv}");
+
+    let (code, html, err) = report(&app, &["--month", month, "--format", "html", "--center-id", "CAI-NSR-01"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(html.starts_with("<!doctype html><html lang=\"ar\" dir=\"rtl\">"), "{html}");
+    assert!(html.contains("<td>CAI-NSR-01</td>") && !html.contains("SHR-ZAG-01"), "{html}");
+
+    let (code, _, err) = report(&app, &["--month", "2026-13", "--format", "csv"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--month must be YYYY-MM"), "{err}");
+    let (code, _, err) = report(&app, &["--month", month, "--format", "pdf"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--format must be csv or html"), "{err}");
+    // A month without calls: only the header.
+    let (code, csv, _) = report(&app, &["--month", "2020-01", "--format", "csv"]);
+    assert_eq!((code, csv.lines().count()), (0, 1));
+}
+
+mod report {
+    use super::*;
+    on_both_backends!(the_monthly_report_ranks_the_centers);
+}

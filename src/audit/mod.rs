@@ -5,6 +5,7 @@ pub mod archive;
 mod chain;
 pub mod checkpoint;
 pub mod export;
+pub mod report;
 pub mod signals;
 pub mod stats;
 mod writer;

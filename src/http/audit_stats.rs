@@ -110,7 +110,7 @@ pub struct StatsReport {
     get, path = "/v1/audit/stats", tag = "audit", operation_id = "audit_stats",
     description = "Inspectors' statistics (CONTRACT §13). `group_by`: one to three of center, operator, client, \
         action, day (comma-separated). The window defaults to the 31 days before `to` (default now) and may not \
-        exceed 92 days. Unknown or repeated groupings and parameters are 400.",
+        exceed 92 days. Unknown groupings and parameters are 400; a grouping named twice groups once.",
     params(
         ("group_by" = String, Query, description = "e.g. `center` or `center,day`"),
         ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
