@@ -45,7 +45,7 @@ pub struct Application {
     plan: crate::shutdown::Plan,
 }
 
-fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
+pub(crate) fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
     let path = &settings.auth.clients_file;
     let text = config::read_config_file(path, config::DEFAULT_CLIENTS_TOML, "config/clients.toml")
         .map_err(|e| anyhow::anyhow!("auth.clients_file {}: {e}", path.display()))?;
@@ -160,7 +160,12 @@ impl Application {
             receipts.clone(),
             Duration::from_secs(settings.receipts.cleanup_interval_seconds),
         )));
+        let guessing = crate::verify::guessing::GuessStop::open(store.clone(), &settings.verify)
+            .await
+            .map_err(|e| anyhow::anyhow!("store.url: claim mismatches: {e}"))?;
+        background.push(tokio::spawn(guessing.clone().cleanup_loop(Duration::from_secs(300))));
         let clients_file = load_clients(&settings)?;
+        let signals = crate::audit::signals::SignalRules::new(&settings.signals, &clients_file.clients);
         let clients = ClientRegistry::new(&clients_file.clients);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let mut writers = Vec::new();
@@ -273,6 +278,8 @@ impl Application {
                 (settings.receipts.verify_rate_per_second, settings.receipts.verify_rate_burst),
             ),
             receipts,
+            guessing,
+            signals,
             audit,
             audit_keys: trusted_keys,
             metrics: metrics.clone(),

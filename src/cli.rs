@@ -131,6 +131,23 @@ pub enum AuditCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The monthly center report: statistics per center, ranked, and the
+    /// month's signals, as CSV or one printable HTML page (Arabic first).
+    Report {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `YYYY-MM` (UTC).
+        #[arg(long)]
+        month: String,
+        #[arg(long)]
+        format: String,
+        /// Only this center.
+        #[arg(long)]
+        center_id: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Move events older than audit.retention_days to a signed archive file.
     Archive {
         #[arg(long)]
@@ -165,6 +182,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Audit { command: AuditCommand::Export { config, format, filters, output } } => {
             crate::cli_audit::export(config, format, *filters, output).await
+        }
+        Command::Audit { command: AuditCommand::Report { config, month, format, center_id, output } } => {
+            crate::cli_audit::report(config, month, format, center_id, output).await
         }
         Command::Audit { command: AuditCommand::Archive { config, older_than_days, dir } } => {
             crate::cli_audit::archive(config, older_than_days, dir).await

@@ -1,5 +1,5 @@
-//! `bawaba audit verify | export | archive`: the auditors' and operators'
-//! tools that read the store directly.
+//! `bawaba audit verify | export | report | archive`: the auditors' and
+//! operators' tools that read the store directly.
 
 use crate::app::load_settings;
 use crate::audit::archive::{self, verify_archive};
@@ -264,4 +264,68 @@ pub async fn archive(config: Option<PathBuf>, older_than_days: Option<u64>, dir:
         }
         Err(e) => fail(format!("archive failed, nothing removed: {e:#}")),
     }
+}
+
+/// `audit report`: the month's statistics per center and its signals.
+pub async fn report(
+    config: Option<PathBuf>,
+    month: String,
+    format: String,
+    center_id: Option<String>,
+    output: Option<PathBuf>,
+) -> ExitCode {
+    use crate::audit::{report, signals, stats};
+    if !matches!(format.as_str(), "csv" | "html") {
+        return fail("--format must be csv or html");
+    }
+    let Some((from, to)) = report::month_window(&month) else { return fail("--month must be YYYY-MM") };
+    let (settings, store) = match open(config.as_deref()).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let clients = match crate::app::load_clients(&settings) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let filter = crate::audit::AuditFilter {
+        center_id: center_id.clone(),
+        from: Some(from.clone()),
+        to: Some(to.clone()),
+        ..Default::default()
+    };
+    let group_by = [stats::GroupBy::Center];
+    let cells = match store.audit_stats(&group_by, &filter).await {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot read the audit log: {e}")),
+    };
+    // Calls with no center (token requests, auditors' queries) are not a center's.
+    let rows: Vec<stats::StatsRow> = stats::aggregate(&group_by, cells)
+        .into_iter()
+        .filter(|r| r.group.get("center_id").is_some_and(|c| c.is_some()))
+        .collect();
+    let rules = signals::SignalRules::new(&settings.signals, &clients.clients);
+    let mut found = match signals::find(&store, &rules, &from, &to).await {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot read the audit log: {e}")),
+    };
+    if let Some(c) = &center_id {
+        found.retain(|s| s.center_id.as_ref() == Some(c));
+    }
+    let rows = report::ranked(rows);
+    let bytes = match format.as_str() {
+        "csv" => match report::csv(&rows, &found) {
+            Ok(b) => b,
+            Err(e) => return fail(format!("cannot write: {e}")),
+        },
+        _ => report::html(&month, &rows, &found).into_bytes(),
+    };
+    let written = match &output {
+        Some(path) => std::fs::write(path, &bytes),
+        None => std::io::stdout().lock().write_all(&bytes),
+    };
+    if let Err(e) = written {
+        return fail(format!("cannot write: {e}"));
+    }
+    eprintln!("{} centers, {} signals", rows.len(), found.len());
+    ExitCode::SUCCESS
 }

@@ -57,6 +57,9 @@ pub enum ApiError {
     RecipientOptedOut,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// The claim-guessing stop (CONTRACT §13).
+    #[error("too many mismatches")]
+    TooManyMismatches { retry_after_secs: u64 },
     #[error("upstream unavailable")]
     UpstreamUnavailable { retry_after_secs: u64 },
     #[error("upstream timeout")]
@@ -93,6 +96,7 @@ impl ApiError {
             ApiError::MethodNotAllowed,
             ApiError::RequestTimeout,
             ApiError::RateLimited { retry_after_secs: 1 },
+            ApiError::TooManyMismatches { retry_after_secs: 1 },
             ApiError::IdempotencyConflict,
             ApiError::RecipientOptedOut,
             ApiError::UpstreamUnavailable { retry_after_secs: 1 },
@@ -118,6 +122,7 @@ impl ApiError {
             ApiError::IdempotencyConflict => "idempotency_conflict",
             ApiError::RecipientOptedOut => "recipient_opted_out",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TooManyMismatches { .. } => "too_many_mismatches",
             ApiError::UpstreamUnavailable { .. } => "upstream_unavailable",
             ApiError::UpstreamTimeout => "upstream_timeout",
             ApiError::StoreUnavailable => "store_unavailable",
@@ -139,7 +144,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::IdempotencyConflict => StatusCode::CONFLICT,
             ApiError::RecipientOptedOut => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyMismatches { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UpstreamUnavailable { .. } | ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -161,6 +166,7 @@ impl ApiError {
             ApiError::IdempotencyConflict => "Idempotency conflict",
             ApiError::RecipientOptedOut => "Recipient opted out",
             ApiError::RateLimited { .. } => "Too many requests",
+            ApiError::TooManyMismatches { .. } => "Too many mismatches",
             ApiError::UpstreamUnavailable { .. } => "Registry unavailable",
             ApiError::UpstreamTimeout => "Registry timeout",
             ApiError::StoreUnavailable => "Store unavailable",
@@ -214,6 +220,12 @@ impl ApiError {
                 ("The recipient has opted out of messages.".into(), "أوقف صاحب الرقم استقبال الرسائل.")
             }
             ApiError::RateLimited { .. } => ("Too many requests; retry later.".into(), "طلبات كثيرة جدًا، حاول لاحقًا."),
+            ApiError::TooManyMismatches { .. } => (
+                "Too many different values of this claim about this subject did not match; \
+                 verifications carrying it are refused for a while."
+                    .into(),
+                "قيم مختلفة كثيرة لهذا البيان عن نفس الشخص لم تتطابق؛ التحقق به موقوف مؤقتًا.",
+            ),
             ApiError::UpstreamUnavailable { .. } => {
                 ("The registry is unavailable; retry later.".into(), "السجل غير متاح حاليًا، حاول لاحقًا.")
             }
@@ -240,9 +252,9 @@ impl ApiError {
 
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after_secs } | ApiError::UpstreamUnavailable { retry_after_secs } => {
-                Some((*retry_after_secs).max(1))
-            }
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::TooManyMismatches { retry_after_secs }
+            | ApiError::UpstreamUnavailable { retry_after_secs } => Some((*retry_after_secs).max(1)),
             // CONTRACT §4 asks it of 429 and 503; a 504 says the same: the
             // registry may answer if asked again a little later.
             ApiError::StoreUnavailable | ApiError::UpstreamTimeout => Some(1),

@@ -5,6 +5,9 @@ pub mod archive;
 mod chain;
 pub mod checkpoint;
 pub mod export;
+pub mod report;
+pub mod signals;
+pub mod stats;
 mod writer;
 
 pub use chain::{ChainVerifier, GENESIS_HASH, VerifyReport, event_hash, seal, verify_chain};

@@ -33,6 +33,23 @@ pub struct ClientConfig {
     /// asking 5960 for their history (CONTRACT §12).
     #[serde(default)]
     pub hidden_from_citizens: bool,
+    /// The center's working hours, `HH:MM-HH:MM` local time (see
+    /// `signals.working_hours_utc_offset_minutes`): calls outside them are
+    /// `off_hours` signals. None: no such signal for this client.
+    #[serde(default)]
+    pub working_hours: Option<String>,
+}
+
+/// Minutes after local midnight: the start and end of working hours.
+pub fn parse_working_hours(s: &str) -> Option<(u32, u32)> {
+    let minutes = |t: &str| {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60 && t.trim().len() == 5).then_some(h * 60 + m)
+    };
+    let (start, end) = s.split_once('-')?;
+    let (start, end) = (minutes(start)?, minutes(end)?);
+    (start != end).then_some((start, end))
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -71,6 +88,11 @@ impl ClientsFile {
             }
             if c.rate_per_second == 0 || c.rate_burst == 0 {
                 problems.push(&key("rate_per_second"), "0", "rates must be at least 1");
+            }
+            if let Some(hours) = &c.working_hours
+                && parse_working_hours(hours).is_none()
+            {
+                problems.push(&key("working_hours"), hours, "must be HH:MM-HH:MM (e.g. 08:00-15:00)");
             }
             if c.callback_prefixes.iter().any(|p| reqwest::Url::parse(p).is_err() && !p.ends_with(':')) {
                 problems.push(&key("callback_prefixes"), "", "each prefix must start like a URL (scheme://host…)");

@@ -7,11 +7,15 @@ mod citizens;
 mod clients;
 mod layers;
 mod purposes;
+mod signals;
+mod verify;
 
 pub use citizens::CitizensSettings;
-pub use clients::{ClientConfig, ClientsFile};
+pub use clients::{ClientConfig, ClientsFile, parse_working_hours};
 pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;
+pub use signals::SignalsSettings;
+pub use verify::VerifySettings;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,6 +39,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub receipts: ReceiptsSettings,
     pub citizens: CitizensSettings,
+    pub verify: VerifySettings,
+    pub signals: SignalsSettings,
     pub registries: BTreeMap<String, RegistrySettings>,
 }
 
@@ -231,6 +237,8 @@ impl Settings {
     fn validate(&self) -> Result<(), Problems> {
         let mut p = Problems::default();
         self.citizens.validate(&mut p);
+        self.verify.validate(&mut p);
+        self.signals.validate(&mut p);
         let url = &self.store.url;
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             p.push("store.url", &redacted(url), "must start with sqlite:// or postgres://");

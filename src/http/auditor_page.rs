@@ -13,6 +13,8 @@ use actix_web::web;
 const INDEX_HTML: &str = include_str!("../../static/audit/index.html");
 const APP_JS: &str = include_str!("../../static/audit/app.js");
 const STYLE_CSS: &str = include_str!("../../static/audit/style.css");
+/// The inspectors' views (CONTRACT §13): centers and signals.
+const INSPECT_JS: &str = include_str!("../../static/audit/inspect.js");
 
 /// `img-src data:` is for the empty favicon, which spares a 404 on every load.
 /// `form-action 'none'`: the sign-in form is only ever handled by the script,
@@ -31,7 +33,11 @@ static PAGE: EmbeddedPage = EmbeddedPage {
     extra_headers: &[],
 };
 
-/// The page's routes: `/audit`, `/audit/app.js`, `/audit/style.css`.
+/// The page's routes: `/audit`, `/audit/app.js`, `/audit/inspect.js`, `/audit/style.css`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     PAGE.configure(cfg);
+    cfg.route(
+        "/audit/inspect.js",
+        web::get().to(|| async { PAGE.answer("text/javascript; charset=utf-8", INSPECT_JS) }),
+    );
 }

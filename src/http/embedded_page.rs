@@ -30,7 +30,8 @@ impl EmbeddedPage {
             .route(&format!("{}/style.css", self.path), file("text/css; charset=utf-8", self.css));
     }
 
-    fn answer(&self, content_type: &'static str, body: &'static str) -> HttpResponse {
+    /// One file of the page, with the page's headers.
+    pub fn answer(&self, content_type: &'static str, body: &'static str) -> HttpResponse {
         let mut answer = HttpResponse::Ok();
         answer
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))

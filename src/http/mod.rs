@@ -1,6 +1,8 @@
 //! The HTTP API: the route table and the helpers handlers share.
 
 pub mod audit_api;
+mod audit_signals;
+mod audit_stats;
 mod auditor_page;
 pub mod body;
 pub mod context;
@@ -123,6 +125,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     only("/audit/volume", "GET")
                         .wrap_fn(gate(Action::AuditQuery))
                         .route(web::get().to(audit_api::volume)),
+                )
+                .service(
+                    only("/audit/signals", "GET")
+                        .wrap_fn(gate(Action::AuditQuery))
+                        .route(web::get().to(audit_signals::signals)),
+                )
+                .service(
+                    only("/audit/stats", "GET")
+                        .wrap_fn(gate(Action::AuditQuery))
+                        .route(web::get().to(audit_stats::stats)),
                 )
                 .service(
                     only("/audit/integrity", "GET")

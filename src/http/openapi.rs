@@ -24,6 +24,7 @@ use utoipa::OpenApi;
         super::security_checks::submit, super::security_checks::read,
         super::sms::send, super::sms::read, super::sms::delivery_report, super::sms::inbound,
         super::audit_api::events, super::audit_api::integrity, super::audit_api::export, super::audit_api::volume,
+        super::audit_stats::stats, super::audit_signals::signals,
         super::ops::healthz, super::ops::readyz, super::ops::metrics, super::ops::openapi,
         super::receipts::qr_svg, super::receipts::qr_png, super::receipts::trust_list, super::receipts::verify,
     ),

@@ -233,7 +233,8 @@ fn audit(doc: &mut Value) {
         json!({"description": "Pass as `cursor` with the same filters for the next page; null on the last."}),
     );
     let paths = doc["paths"].as_object_mut().expect("paths");
-    for path in ["/v1/audit/events", "/v1/audit/export", "/v1/audit/volume"] {
+    let groupings = crate::audit::stats::GroupBy::ALL.map(|g| g.as_str()).join("|");
+    for path in ["/v1/audit/events", "/v1/audit/export", "/v1/audit/volume", "/v1/audit/stats", "/v1/audit/signals"] {
         let params = paths[path]["get"]["parameters"].as_array_mut().expect("the audit reads take parameters");
         for p in params.iter_mut() {
             let name = p["name"].as_str().unwrap_or_default().to_owned();
@@ -246,6 +247,12 @@ fn audit(doc: &mut Value) {
                     *schema = json!({"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT})
                 }
                 "format" => *schema = enumeration(Format::ALL.map(Format::extension)),
+                "group_by" => {
+                    schema["pattern"] = json!(format!(
+                        "^({groupings})(,({groupings})){{0,{}}}$",
+                        crate::audit::stats::MAX_GROUPINGS - 1
+                    ))
+                }
                 other => assert!(FILTERS.contains(&other) || other == "cursor", "unknown audit parameter {other}"),
             }
             if let Some(obj) = schema.as_object_mut()

@@ -53,17 +53,25 @@ fn operation(id: &str) -> Option<Operation> {
     use Action as A;
     let op = |action, takes, errors| Some(Operation { action, takes, errors });
     let nid = || ApiError::InvalidNationalId { reason: "length" };
+    // The claim-guessing stop (CONTRACT §13).
+    let guessing = || ApiError::TooManyMismatches { retry_after_secs: 1 };
     match id {
         "issue_token" => op(Some(A::TokenIssue), Takes::TokenForm, vec![]),
-        "verify_national_id" => {
-            op(Some(A::NationalIdVerify), Takes::Json, [vec![nid(), forbidden()], registry_failures().into()].concat())
-        }
-        "verify_commercial_register" => {
-            op(Some(A::CommercialRegisterVerify), Takes::Json, [vec![forbidden()], registry_failures().into()].concat())
-        }
-        "verify_real_estate" => {
-            op(Some(A::RealEstateVerify), Takes::Json, [vec![forbidden()], registry_failures().into()].concat())
-        }
+        "verify_national_id" => op(
+            Some(A::NationalIdVerify),
+            Takes::Json,
+            [vec![nid(), forbidden(), guessing()], registry_failures().into()].concat(),
+        ),
+        "verify_commercial_register" => op(
+            Some(A::CommercialRegisterVerify),
+            Takes::Json,
+            [vec![forbidden(), guessing()], registry_failures().into()].concat(),
+        ),
+        "verify_real_estate" => op(
+            Some(A::RealEstateVerify),
+            Takes::Json,
+            [vec![forbidden(), guessing()], registry_failures().into()].concat(),
+        ),
         "submit_security_check" => op(Some(A::SecurityCheckSubmit), Takes::Json, vec![nid(), forbidden()]),
         "read_security_check" => op(Some(A::SecurityCheckRead), Takes::Nothing, vec![ApiError::NotFound]),
         "send_sms" => op(
@@ -79,7 +87,9 @@ fn operation(id: &str) -> Option<Operation> {
         "read_sms" => op(Some(A::SmsRead), Takes::Nothing, vec![ApiError::NotFound]),
         "sms_delivery_report" => op(Some(A::SmsDeliveryReport), Takes::SignedJson, vec![ApiError::NotFound]),
         "sms_inbound" => op(Some(A::SmsInbound), Takes::SignedJson, vec![ApiError::InvalidPhone { reason: "length" }]),
-        "query_audit_events" | "audit_volume" => op(Some(A::AuditQuery), Takes::Nothing, vec![invalid()]),
+        "query_audit_events" | "audit_volume" | "audit_stats" | "audit_signals" => {
+            op(Some(A::AuditQuery), Takes::Nothing, vec![invalid()])
+        }
         "export_audit_events" => op(Some(A::AuditExport), Takes::Nothing, vec![invalid()]),
         "audit_integrity" => op(Some(A::AuditIntegrity), Takes::Nothing, vec![]),
         "receipt_qr_svg" | "receipt_qr_png" => op(Some(A::ReceiptQr), Takes::Nothing, vec![ApiError::NotFound]),

@@ -57,4 +57,8 @@ pub struct AppState {
     pub receipts: Arc<crate::receipts::Receipts>,
     /// Citizens asking 5960 about their data (CONTRACT §12).
     pub citizens: crate::citizens::Citizens,
+    /// The claim-guessing stop (CONTRACT §13).
+    pub guessing: crate::verify::guessing::GuessStop,
+    /// Thresholds and working hours of `/v1/audit/signals`.
+    pub signals: crate::audit::signals::SignalRules,
 }

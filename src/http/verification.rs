@@ -1,9 +1,11 @@
-//! The tail every verification handler shares: look the key up through the
-//! registry's resilience stack, match, sign a receipt when asked, record, answer.
+//! The tail every verification handler shares: the claim-guessing stop, look
+//! the key up through the registry's resilience stack, match, count the claim
+//! values that mismatched, sign a receipt when asked, record, answer.
 
 use super::gate::AuditNote;
 use crate::error::ApiError;
 use crate::resilience::Resilient;
+use crate::verify::guessing::ClaimValue;
 use crate::verify::{FieldMatch, Outcome, Source, Verification};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use connectors::{Lookup, Registry};
@@ -16,8 +18,15 @@ pub async fn lookup_and_answer<R: Registry, F: Serialize + utoipa::ToSchema>(
     req: &HttpRequest,
     note: &AuditNote,
     receipt: bool,
+    claims: &[ClaimValue],
     evaluate: impl FnOnce(&R::Record) -> (BTreeMap<String, FieldMatch>, F),
 ) -> Result<HttpResponse, ApiError> {
+    let state = req.app_data::<actix_web::web::Data<super::state::AppState>>().ok_or(ApiError::Internal)?.clone();
+    let client = req.extensions().get::<std::sync::Arc<crate::auth::Principal>>().map(|p| p.client_id.clone());
+    let client = client.ok_or(ApiError::Internal)?;
+    let subject = note.0.borrow().subject.clone().unwrap_or_default();
+    // Before the cache: a stopped claim is answered from nowhere.
+    state.guessing.check(&client, &subject, claims).await?;
     let answer = registry.get(key, super::wants_revalidation(req)).await?;
     note.update(|n| n.cache = Some(answer.cache));
     let source = Source::new(R::NAME, answer.cache, answer.age());
@@ -29,6 +38,9 @@ pub async fn lookup_and_answer<R: Registry, F: Serialize + utoipa::ToSchema>(
         Lookup::Found(record) => {
             let (fields, facts) = evaluate(record);
             let outcome = Outcome::of(&fields);
+            let mismatched: Vec<&ClaimValue> =
+                claims.iter().filter(|c| fields.get(c.claim).is_some_and(|f| !f.matched)).collect();
+            state.guessing.record(&client, &subject, &mismatched).await?;
             Verification { request_id, outcome, fields: Some(fields), facts: Some(facts), source, receipt: None }
         }
     };

@@ -9,6 +9,7 @@ use crate::audit::Action;
 use crate::domain::arabic_name::match_name;
 use crate::domain::registry_keys::{OfficeCode, RegistrationNumber};
 use crate::error::{ApiError, FieldError};
+use crate::verify::guessing::ClaimValue;
 use crate::verify::{FieldMatch, Verification};
 use actix_web::{HttpRequest, HttpResponse, web};
 use connectors::commercial_register::{CompanyKey, CompanyStatus};
@@ -78,7 +79,14 @@ pub async fn verify(
     context.authorise(&state, &caller.0, Action::CommercialRegisterVerify)?;
     let key = CompanyKey { office: office.as_str().to_owned(), registration_number: number.as_str().to_owned() };
     let trade_name = body.claims.trade_name;
-    lookup_and_answer(&state.registries.commercial_register, &key, &req, &note, body.receipt, |record| {
+    let guessable: Vec<ClaimValue> = [
+        trade_name.as_deref().map(|n| ClaimValue::name("trade_name", n)),
+        owner.as_ref().map(|o| ClaimValue::exact("owner_national_id", o.as_str())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    lookup_and_answer(&state.registries.commercial_register, &key, &req, &note, body.receipt, &guessable, |record| {
         let mut fields = BTreeMap::new();
         if let Some(claim) = &trade_name {
             fields.insert("trade_name".to_owned(), FieldMatch::scored(match_name(claim, &record.trade_name)));

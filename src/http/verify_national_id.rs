@@ -101,6 +101,7 @@ pub async fn verify(
         &req,
         &note,
         body.receipt,
+        &claims.guessable(),
         |record| (match_claims(&claims, record), facts(record)),
     )
     .await

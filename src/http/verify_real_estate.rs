@@ -70,6 +70,10 @@ pub async fn verify(
         &req,
         &note,
         body.receipt,
+        &owner
+            .iter()
+            .map(|o| crate::verify::guessing::ClaimValue::exact("owner_national_id", o.as_str()))
+            .collect::<Vec<_>>(),
         |record| {
             let mut fields = BTreeMap::new();
             if let Some(owner) = &owner {

@@ -5,17 +5,22 @@
 
 mod citizen_queries;
 pub mod group;
+mod guess_queries;
 mod pg_audit;
 mod postgres;
 mod queries;
 mod receipts;
 mod schema;
+mod signal_queries;
 mod sms_queries;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_outbox;
+mod stats_queries;
 
 pub use citizen_queries::WatchRow;
+pub use guess_queries::{ClaimMismatchRow, SeenValue};
+pub use signal_queries::{MAX_EVENT_IDS, SignalGroup, SignalSql};
 pub use sqlite_audit::SqliteAppender;
 
 use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};

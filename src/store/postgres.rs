@@ -122,7 +122,10 @@ SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM events)";
 const OPTIMISTIC_ATTEMPTS: usize = 4;
 
 super::receipts::receipt_queries!(PgStore, sqlx::postgres::PgRow);
+super::guess_queries::guess_queries!(PgStore, sqlx::postgres::PgRow);
 super::queries::shared_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
+super::stats_queries::stats_queries!(PgStore, Postgres);
+super::signal_queries::signal_queries!(PgStore, Postgres);
 super::sms_queries::sms_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 super::citizen_queries::citizen_queries!(PgStore, Postgres, sqlx::postgres::PgRow);
 

@@ -161,6 +161,24 @@ CREATE TABLE citizen_watches (
 CREATE INDEX citizen_watches_phone ON citizen_watches (phone);
 "#,
     ),
+    (
+        7,
+        r#"
+CREATE TABLE claim_mismatches (
+    client_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    claim       TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    at          TEXT NOT NULL
+);
+CREATE INDEX claim_mismatches_key ON claim_mismatches (client_id, subject, at);
+CREATE INDEX claim_mismatches_at ON claim_mismatches (at);
+CREATE TABLE claim_hash_key (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    key  TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The PostgreSQL schema: the same tables, with 64-bit integers and a
@@ -307,6 +325,24 @@ CREATE TABLE citizen_watches (
     last_alert_at    TEXT
 );
 CREATE INDEX citizen_watches_phone ON citizen_watches (phone);
+"#,
+    ),
+    (
+        4,
+        r#"
+CREATE TABLE claim_mismatches (
+    client_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    claim       TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    at          TEXT NOT NULL
+);
+CREATE INDEX claim_mismatches_key ON claim_mismatches (client_id, subject, at);
+CREATE INDEX claim_mismatches_at ON claim_mismatches (at);
+CREATE TABLE claim_hash_key (
+    id   BIGINT PRIMARY KEY CHECK (id = 1),
+    key  TEXT NOT NULL
+);
 "#,
     ),
 ];

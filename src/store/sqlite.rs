@@ -19,7 +19,10 @@ pub struct SqliteStore {
 }
 
 super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::guess_queries::guess_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::queries::shared_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
+super::stats_queries::stats_queries!(SqliteStore, Sqlite);
+super::signal_queries::signal_queries!(SqliteStore, Sqlite);
 super::sms_queries::sms_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 super::citizen_queries::citizen_queries!(SqliteStore, Sqlite, sqlx::sqlite::SqliteRow);
 

@@ -1,6 +1,7 @@
 //! Matching citizens' claims against registry records, and the shape of a
 //! verification answer (match results and a few facts, never the record).
 
+pub mod guessing;
 pub mod national_id;
 
 use crate::audit::CacheUse;

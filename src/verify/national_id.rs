@@ -2,6 +2,7 @@
 //! date, gender, mother's name.
 
 use super::FieldMatch;
+use super::guessing::ClaimValue;
 use crate::domain::arabic_name::match_name;
 use crate::domain::national_id::Gender;
 use connectors::national_id::{CardStatus, CitizenRecord, Sex};
@@ -15,6 +16,26 @@ pub struct Claims {
     pub birth_date: Option<time::Date>,
     pub gender: Option<Gender>,
     pub mother_name: Option<String>,
+}
+
+impl Claims {
+    /// The claims as the guessing stop compares them.
+    pub fn guessable(&self) -> Vec<ClaimValue> {
+        let mut values = Vec::new();
+        if let Some(name) = &self.full_name {
+            values.push(ClaimValue::name("full_name", name));
+        }
+        if let Some(date) = self.birth_date {
+            values.push(ClaimValue::exact("birth_date", date.to_string()));
+        }
+        if let Some(gender) = self.gender {
+            values.push(ClaimValue::exact("gender", format!("{gender:?}")));
+        }
+        if let Some(name) = &self.mother_name {
+            values.push(ClaimValue::name("mother_name", name));
+        }
+        values
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -322,6 +322,7 @@
     renderPager();
     renderMessages();
     renderChart();
+    document.dispatchEvent(new Event("bawaba:language"));
   }
 
   // ---- messages -------------------------------------------------------------
@@ -500,6 +501,7 @@
     who.hidden = false;
     $("filter-subject").focus();
     search();
+    document.dispatchEvent(new Event("bawaba:signed-in"));
   }
 
   function signOut(reason) {
@@ -524,6 +526,7 @@
     renderPager();
     renderChart();
     $("client-id").focus();
+    document.dispatchEvent(new Event("bawaba:signed-out"));
   }
 
   // ---- filters --------------------------------------------------------------
@@ -877,6 +880,23 @@
     for (const id of Object.values(FIELD_INPUTS)) $(id).value = "";
     setError(null);
   }
+
+  // What the inspectors' views (inspect.js) use of this page: its session,
+  // its language, and the events table, filled for a signal's events.
+  window.bawabaAudit = {
+    api,
+    lang: () => state.lang,
+    showEvents(filters) {
+      resetFilters();
+      for (const [name, value] of Object.entries(filters)) {
+        const input = value && FIELD_INPUTS[name] && $(FIELD_INPUTS[name]);
+        if (!input) continue;
+        input.value = name === "from" || name === "to" ? localTime(value).replace(" ", "T") : value;
+      }
+      search();
+      $("results-heading").scrollIntoView();
+    },
+  };
 
   function init() {
     $("sign-in-form").addEventListener("submit", signIn);

@@ -1,0 +1,141 @@
+//! The claim-guessing stop's rows (CONTRACT §13): per client and subject,
+//! the keyed hash of each claim value that mismatched, and when. Values are
+//! never stored in clear; the HMAC key is generated once and kept here, so
+//! that every replica hashes a value alike and counts it once.
+
+use super::{Store, StoreError};
+
+/// One mismatching claim value, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimMismatchRow {
+    pub client_id: String,
+    pub subject: String,
+    pub claim: String,
+    pub value_hash: String,
+    pub at: String,
+}
+
+/// A distinct value of one claim and the last time it mismatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenValue {
+    pub claim: String,
+    pub value_hash: String,
+    pub last_at: String,
+}
+
+macro_rules! guess_queries {
+    ($store:ty, $row:ty) => {
+        impl $store {
+            pub async fn claim_hash_key(&self, fresh: &str) -> Result<String, super::StoreError> {
+                {
+                    let _turn = self.write_turn().await;
+                    sqlx::query("INSERT INTO claim_hash_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+                        .bind(fresh)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(sqlx::query_scalar("SELECT key FROM claim_hash_key WHERE id = 1").fetch_one(&self.pool).await?)
+            }
+
+            pub async fn claim_values_seen(
+                &self,
+                client_id: &str,
+                subject: &str,
+                since: &str,
+            ) -> Result<Vec<super::guess_queries::SeenValue>, super::StoreError> {
+                use sqlx::Row;
+                let rows: Vec<$row> = sqlx::query(
+                    "SELECT claim, value_hash, MAX(at) FROM claim_mismatches \
+                     WHERE client_id = $1 AND subject = $2 AND at >= $3 GROUP BY claim, value_hash",
+                )
+                .bind(client_id)
+                .bind(subject)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(super::guess_queries::SeenValue {
+                            claim: r.try_get(0)?,
+                            value_hash: r.try_get(1)?,
+                            last_at: r.try_get(2)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub async fn record_claim_mismatches(
+                &self,
+                rows: &[super::guess_queries::ClaimMismatchRow],
+            ) -> Result<(), super::StoreError> {
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                let _turn = self.write_turn().await;
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at) ",
+                );
+                qb.push_values(rows, |mut b, r| {
+                    b.push_bind(r.client_id.clone())
+                        .push_bind(r.subject.clone())
+                        .push_bind(r.claim.clone())
+                        .push_bind(r.value_hash.clone())
+                        .push_bind(r.at.clone());
+                });
+                qb.build().execute(&self.pool).await?;
+                Ok(())
+            }
+
+            pub async fn delete_claim_mismatches_before(&self, cutoff: &str) -> Result<u64, super::StoreError> {
+                let _turn = self.write_turn().await;
+                Ok(sqlx::query("DELETE FROM claim_mismatches WHERE at < $1")
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+        }
+    };
+}
+
+pub(super) use guess_queries;
+
+impl Store {
+    /// The key claim values are hashed with: `fresh` if the store held none yet.
+    pub async fn claim_hash_key(&self, fresh: &str) -> Result<String, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.claim_hash_key(fresh).await,
+            Store::Postgres(s) => s.claim_hash_key(fresh).await,
+        }
+    }
+
+    /// Each distinct (claim, value hash) that mismatched for `client_id` and
+    /// `subject` at or after `since`, with its latest time.
+    pub async fn claim_values_seen(
+        &self,
+        client_id: &str,
+        subject: &str,
+        since: &str,
+    ) -> Result<Vec<SeenValue>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.claim_values_seen(client_id, subject, since).await,
+            Store::Postgres(s) => s.claim_values_seen(client_id, subject, since).await,
+        }
+    }
+
+    pub async fn record_claim_mismatches(&self, rows: &[ClaimMismatchRow]) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.record_claim_mismatches(rows).await,
+            Store::Postgres(s) => s.record_claim_mismatches(rows).await,
+        }
+    }
+
+    /// Deletes rows older than `cutoff` (outside every window; the clean-up
+    /// runs often, so each delete is short); returns how many.
+    pub async fn delete_claim_mismatches_before(&self, cutoff: &str) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.delete_claim_mismatches_before(cutoff).await,
+            Store::Postgres(s) => s.delete_claim_mismatches_before(cutoff).await,
+        }
+    }
+}
