@@ -150,7 +150,14 @@ impl Application {
             receipts.clone(),
             Duration::from_secs(settings.receipts.cleanup_interval_seconds),
         )));
-        let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
+        let clients_file = load_clients(&settings)?;
+        clients_file
+            .check_issuers(&settings.auth.issuers, &settings.auth.clients_file.display().to_string())
+            .map_err(|p| anyhow::anyhow!("{p}"))?;
+        let clients = ClientRegistry::new(&clients_file.clients);
+        let external = crate::auth::external::ExternalIssuers::new(&settings.auth.issuers, metrics.clone())?;
+        // Keys fetched once before serving; a failure does not stop the start.
+        background.extend(external.start().await);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let audit = match audit_sink {
             Some(sink) => AuditLog::with_sink(store, sink),
@@ -248,7 +255,8 @@ impl Application {
                 &settings.auth.issuer,
                 &settings.auth.audience,
                 Duration::from_secs(settings.auth.token_ttl_seconds),
-            ),
+            )
+            .with_external(external),
             rate: RateLimits::new(
                 settings.auth.token_rate_per_second,
                 settings.auth.token_rate_burst,
@@ -270,6 +278,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(metrics_data.clone())
                 .app_data(body_deadline.clone())
+                .wrap(actix_web::middleware::from_fn(crate::http::issuer_keys::await_issuer_keys))
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
                 .wrap(crate::http::security_headers(tls))
                 .configure(crate::http::routes)

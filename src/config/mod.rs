@@ -4,10 +4,12 @@
 //! once, each naming the key, the value and the fix.
 
 mod clients;
+mod issuers;
 mod layers;
 mod purposes;
 
 pub use clients::{ClientConfig, ClientsFile};
+pub use issuers::{ISSUER_ALGORITHMS, IssuerSettings, is_key_url};
 pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;
 
@@ -131,6 +133,9 @@ pub struct AuthSettings {
     /// `auth.denied` audit events recorded per minute per source address (so
     /// junk cannot flood the log); further 401s are answered but not recorded.
     pub denied_audit_per_minute: u32,
+    /// External OpenID Connect issuers whose tokens are accepted (`[[auth.issuers]]`).
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -303,6 +308,7 @@ impl Settings {
         if self.auth.denied_audit_per_minute == 0 {
             p.push("auth.denied_audit_per_minute", "0", "must be at least 1");
         }
+        issuers::validate(&self.auth.issuers, &mut p);
         if self.sms.max_segments == 0 || self.sms.max_segments > 10 {
             p.push("sms.max_segments", &self.sms.max_segments.to_string(), "must be between 1 and 10");
         }
