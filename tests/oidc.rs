@@ -131,9 +131,11 @@ fn issuer_settings(issuer: &str, jwks_url: Option<String>, algorithms: &[&str]) 
 /// the first time; after that `good` still does, while `500`, `garbage`,
 /// `redirect` and `big` (the key set padded to 10 MB) turn hostile; `down`
 /// always answers 500. Each mode's requests are counted.
+type Hits = Arc<Mutex<HashMap<String, u32>>>;
+
 struct KeyServer {
     base: String,
-    hits: Arc<Mutex<HashMap<String, u32>>>,
+    hits: Hits,
     key: EncodingKey,
     kid: String,
 }
@@ -142,7 +144,7 @@ impl KeyServer {
     async fn start() -> KeyServer {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let ring = KeyRing::from_pems(&[pair.serialize_pem()]).unwrap();
-        let hits: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let hits: Hits = Arc::default();
         let state = web::Data::new((ring.jwks.clone(), hits.clone()));
         let server = HttpServer::new(move || {
             actix_web::App::new().app_data(state.clone()).route("/{mode}/jwks", web::get().to(serve_keys))
@@ -177,7 +179,7 @@ impl KeyServer {
 
 async fn serve_keys(
     mode: web::Path<String>,
-    state: web::Data<(Value, Arc<Mutex<HashMap<String, u32>>>)>,
+    state: web::Data<(Value, Hits)>,
 ) -> HttpResponse {
     let (jwks, hits) = state.get_ref();
     let n = {
