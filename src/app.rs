@@ -41,7 +41,8 @@ fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
     let path = &settings.auth.clients_file;
     let text = config::read_config_file(path, config::DEFAULT_CLIENTS_TOML, "config/clients.toml")
         .map_err(|e| anyhow::anyhow!("auth.clients_file {}: {e}", path.display()))?;
-    ClientsFile::parse(&text, &path.display().to_string()).map_err(|p| anyhow::anyhow!("{p}"))
+    ClientsFile::parse_for(&text, &path.display().to_string(), Some(&settings.auth.issuers))
+        .map_err(|p| anyhow::anyhow!("{p}"))
 }
 
 fn load_purposes(settings: &Settings) -> anyhow::Result<PurposesFile> {
@@ -150,11 +151,7 @@ impl Application {
             receipts.clone(),
             Duration::from_secs(settings.receipts.cleanup_interval_seconds),
         )));
-        let clients_file = load_clients(&settings)?;
-        clients_file
-            .check_issuers(&settings.auth.issuers, &settings.auth.clients_file.display().to_string())
-            .map_err(|p| anyhow::anyhow!("{p}"))?;
-        let clients = ClientRegistry::new(&clients_file.clients);
+        let clients = ClientRegistry::new(&load_clients(&settings)?.clients);
         let external = crate::auth::external::ExternalIssuers::new(&settings.auth.issuers, metrics.clone())?;
         // Keys fetched once before serving; a failure does not stop the start.
         background.extend(external.start().await);

@@ -244,16 +244,14 @@ pub fn file_problems(settings: &crate::config::Settings) -> crate::config::Probl
         cfg::DEFAULT_SMS_TEMPLATES_TOML,
         "config/sms_templates.toml",
     );
-    if let Some(text) = clients {
-        let origin = settings.auth.clients_file.display().to_string();
-        match cfg::ClientsFile::parse(&text, &origin) {
-            Ok(file) => {
-                if let Err(more) = file.check_issuers(&settings.auth.issuers, &origin) {
-                    p.extend(more);
-                }
-            }
-            Err(more) => p.extend(more),
-        }
+    if let Some(text) = clients
+        && let Err(more) = cfg::ClientsFile::parse_for(
+            &text,
+            &settings.auth.clients_file.display().to_string(),
+            Some(&settings.auth.issuers),
+        )
+    {
+        p.extend(more);
     }
     if let Some(text) = purposes
         && let Err(more) = cfg::PurposesFile::parse(&text, &settings.auth.purposes_file.display().to_string())

@@ -177,10 +177,7 @@ impl KeyServer {
     }
 }
 
-async fn serve_keys(
-    mode: web::Path<String>,
-    state: web::Data<(Value, Hits)>,
-) -> HttpResponse {
+async fn serve_keys(mode: web::Path<String>, state: web::Data<(Value, Hits)>) -> HttpResponse {
     let (jwks, hits) = state.get_ref();
     let n = {
         let mut hits = hits.lock().unwrap();
@@ -536,4 +533,23 @@ fn check_config_warns_of_an_unreachable_issuer_and_refuses_a_bad_entry() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("auth.issuers[0].audiences") && stderr.contains("auth.issuers[0].algorithms"), "{stderr}");
+
+    // A client of an issuer no entry configures, and one with a secret.
+    let clients = dir.path().join("clients.toml");
+    std::fs::write(
+        &clients,
+        "[[clients]]\nclient_id = \"a\"\nissuer = \"https://nowhere.example\"\nscopes = []\n\
+         rate_per_second = 1\nrate_burst = 1\n\
+         [[clients]]\nclient_id = \"b\"\nissuer = \"http://127.0.0.1:9/realms/x\"\nsecret_hash = \"x\"\n\
+         scopes = []\nrate_per_second = 1\nrate_burst = 1\n",
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&unreachable).unwrap();
+    text = format!("[auth]\nclients_file = {:?}\n{text}", clients.display().to_string());
+    std::fs::write(&unreachable, text).unwrap();
+    let out = check(&unreachable);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("clients[0].issuer") && stderr.contains("no [[auth.issuers]] entry"), "{stderr}");
+    assert!(stderr.contains("clients[1].secret_hash"), "{stderr}");
 }

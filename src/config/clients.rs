@@ -50,6 +50,15 @@ impl std::fmt::Debug for ClientConfig {
 
 impl ClientsFile {
     pub fn parse(text: &str, origin: &str) -> Result<ClientsFile, Problems> {
+        Self::parse_for(text, origin, None)
+    }
+
+    /// Also checks that each client's `issuer` is one of `issuers`.
+    pub fn parse_for(
+        text: &str,
+        origin: &str,
+        issuers: Option<&[super::IssuerSettings]>,
+    ) -> Result<ClientsFile, Problems> {
         let mut problems = Problems::default();
         let file: ClientsFile = super::parse_file(text, origin)?;
         let mut seen = std::collections::HashSet::new();
@@ -57,6 +66,16 @@ impl ClientsFile {
             let key = |k: &str| format!("{origin}: clients[{i}].{k}");
             if c.client_id.is_empty() || !seen.insert(c.client_id.clone()) {
                 problems.push(&key("client_id"), &c.client_id, "must be non-empty and unique");
+            }
+            if let (Some(issuer), Some(issuers)) = (&c.issuer, issuers)
+                && !issuers.iter().any(|s| &s.issuer == issuer)
+            {
+                problems.push_fix(
+                    &key("issuer"),
+                    issuer,
+                    "no [[auth.issuers]] entry has this issuer",
+                    "configure the issuer, or correct the name",
+                );
             }
             if c.issuer.is_some() {
                 if !c.secret_hash.is_empty() {
@@ -86,23 +105,5 @@ impl ClientsFile {
             }
         }
         problems.into_result().map(|()| file)
-    }
-
-    /// Clients that name an issuer no `[[auth.issuers]]` entry configures.
-    pub fn check_issuers(&self, issuers: &[super::IssuerSettings], origin: &str) -> Result<(), Problems> {
-        let mut problems = Problems::default();
-        for (i, c) in self.clients.iter().enumerate() {
-            if let Some(issuer) = &c.issuer
-                && !issuers.iter().any(|s| &s.issuer == issuer)
-            {
-                problems.push_fix(
-                    &format!("{origin}: clients[{i}].issuer"),
-                    issuer,
-                    "no [[auth.issuers]] entry has this issuer",
-                    "configure the issuer, or correct the name",
-                );
-            }
-        }
-        problems.into_result()
     }
 }
