@@ -130,7 +130,7 @@ fn issuer_settings(issuer: &str, jwks_url: Option<String>, algorithms: &[&str]) 
 /// A key server of the test's own: `GET /{mode}/jwks` answers its key set
 /// the first time; after that `good` still does, while `500`, `garbage`,
 /// `redirect` and `big` (the key set padded to 10 MB) turn hostile; `down`
-/// always answers 500. Each mode's requests are counted.
+/// always answers 500, and `late` twice before it answers its key set. Each mode's requests are counted.
 type Hits = Arc<Mutex<HashMap<String, u32>>>;
 
 struct KeyServer {
@@ -186,11 +186,12 @@ async fn serve_keys(mode: web::Path<String>, state: web::Data<(Value, Hits)>) ->
         *n
     };
     let good = || HttpResponse::Ok().insert_header(("cache-control", "max-age=600")).json(jwks);
-    if n == 1 && mode.as_str() != "down" {
+    if n == 1 && !["down", "late"].contains(&mode.as_str()) {
         return good();
     }
     match mode.as_str() {
         "good" => good(),
+        "late" if n > 2 => good(),
         "garbage" => HttpResponse::Ok().content_type("application/json").body("<html>maintenance</html>"),
         "redirect" => HttpResponse::Found().insert_header(("location", "/good/jwks")).finish(),
         "big" => {
@@ -463,6 +464,25 @@ async fn an_issuer_whose_keys_are_down_at_start_does_not_stop_the_gateway() {
     assert_eq!(app.verify(&own, &verify_body(FIRST, json!({}))).await.0, 200, "the gateway's own tokens work");
     assert!(keys.hits("down") >= 1);
     assert!(metric(&app, "bawaba_oidc_jwks_fetches_total", &["result=\"status\""]).await >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_whose_keys_arrive_after_the_start_is_accepted_then_without_a_restart() {
+    let keys = KeyServer::start().await;
+    let late = keys.issuer("late");
+    let app = gateway(vec![keys.settings("late")], &[("late-client", &late, "SHR-ZAG-01")]).await;
+    let body = verify_body(FIRST, json!({}));
+    assert_eq!(app.readiness().await.1["issuers"][&late], "unavailable");
+    let token = keys.token("late", "late-client", &keys.kid);
+    assert_eq!(app.verify(&token, &body).await.0, 401, "no keys yet: the refetch fails too");
+    assert_eq!(keys.hits("late"), 2, "the start, and one refetch");
+    assert_eq!(app.verify(&token, &body).await.0, 401);
+    assert_eq!(keys.hits("late"), 2, "no second refetch within the cooldown");
+    // After the 30 s cooldown, the next token's refetch brings the keys.
+    tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+    assert_eq!(app.verify(&token, &body).await.0, 200);
+    assert_eq!(keys.hits("late"), 3);
+    assert_eq!(app.readiness().await.1["issuers"][&late], "ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
