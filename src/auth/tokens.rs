@@ -67,8 +67,9 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// How much clock difference between replicas is tolerated.
-const LEEWAY_SECS: u64 = 5;
+/// How much clock difference is tolerated, between replicas and with
+/// external issuers (CONTRACT §3: 30 s).
+pub(super) const LEEWAY_SECS: u64 = 30;
 
 impl TokenService {
     pub fn new(keys: KeyRing, clients: ClientRegistry, issuer: &str, audience: &str, ttl: Duration) -> Self {

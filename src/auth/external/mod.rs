@@ -26,8 +26,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
-/// Clock difference tolerated with external issuers.
-pub const LEEWAY_SECS: u64 = 30;
+use super::tokens::LEEWAY_SECS;
 /// The longest token payload read (base64url).
 const MAX_PAYLOAD_CHARS: usize = 16 * 1024;
 
