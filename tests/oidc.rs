@@ -307,6 +307,16 @@ async fn provider_tokens_act_for_their_client_center_and_employee() {
     }
     assert_eq!(metric(&app, "bawaba_oidc_jwks_fetches_total", &["result=\"ok\""]).await, 1.0);
     assert!(metric(&app, "bawaba_oidc_jwks_key_age_seconds", &[]).await >= 0.0);
+    // A client of the issuer has no secret: the gateway issues it no token.
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", "center-idp"), ("client_secret", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     // The gateway's own tokens work beside them.
     let own = app.token("center-demo").await;
     assert_eq!(app.verify(&own, &verify_body(FIRST, json!({}))).await.0, 200);
@@ -401,6 +411,7 @@ async fn hand_made_tokens_that_break_a_rule_are_refused() {
         ("unconfigured issuer", es256(header.clone(), with("iss", json!("https://idp.elsewhere.example")))),
         ("wrong audience", es256(header.clone(), with("aud", json!(["another-gateway"])))),
         ("exp as a string", es256(header.clone(), with("exp", json!((now + 300).to_string())))),
+        ("exp beyond any clock", es256(header.clone(), with("exp", json!(u64::MAX)))),
         ("nbf as a string", es256(header.clone(), with("nbf", json!(now.to_string())))),
         ("expired", es256(header.clone(), with("exp", json!(now - 120)))),
         ("exp − iat over the maximum", es256(header.clone(), with("iat", json!(now - 3_500)))),

@@ -195,13 +195,18 @@ impl ExternalIssuers {
         let number = |name: &str| -> Result<Option<u64>, (String, Refusal)> {
             match claims.get(name) {
                 None => Ok(None),
-                Some(v) => v.as_u64().map(Some).ok_or_else(|| fail(Refusal::Time)),
+                // A NumericDate may have a fraction (RFC 7519 §2); never a string.
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+                    .map(Some)
+                    .ok_or_else(|| fail(Refusal::Time)),
             }
         };
         let exp = number("exp")?.ok_or_else(|| fail(Refusal::Time))?;
         let nbf = number("nbf")?;
         let iat = number("iat")?;
-        if exp + LEEWAY_SECS <= now || nbf.is_some_and(|n| n > now + LEEWAY_SECS) {
+        if exp.saturating_add(LEEWAY_SECS) <= now || nbf.is_some_and(|n| n > now + LEEWAY_SECS) {
             return Err(fail(Refusal::Time));
         }
         if exp.saturating_sub(iat.unwrap_or(now)) > issuer.max_lifetime {
