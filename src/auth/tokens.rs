@@ -103,6 +103,19 @@ impl TokenService {
         &self.external
     }
 
+    /// For a token of an external issuer not yet verified: its issuer's key
+    /// cache and the `kid` it lacks (see `external::ExternalIssuers::missing_key`).
+    pub fn missing_external_key(&self, token: &str) -> Option<(Arc<super::external::KeyCache>, String)> {
+        if self.external.is_empty() {
+            return None;
+        }
+        let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.verified.contains_key(&fingerprint) {
+            return None;
+        }
+        self.external.missing_key(token)
+    }
+
     pub fn jwks(&self) -> &serde_json::Value {
         &self.keys.jwks
     }

@@ -14,16 +14,12 @@ pub async fn await_issuer_keys(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let missing = req.app_data::<web::Data<AppState>>().and_then(|state| {
-        let external = state.tokens.external();
-        if external.is_empty() {
-            return None;
-        }
         let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return None;
         }
-        external.missing_key(token.trim())
+        state.tokens.missing_external_key(token.trim())
     });
     if let Some((keys, kid)) = missing {
         keys.refetch_for(&kid).await;
