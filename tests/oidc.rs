@@ -138,14 +138,23 @@ struct KeyServer {
     hits: Hits,
     key: EncodingKey,
     kid: String,
+    /// The Ed25519 key, published as `ed-1`.
+    ed_key: EncodingKey,
 }
 
 impl KeyServer {
     async fn start() -> KeyServer {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let ring = KeyRing::from_pems(&[pair.serialize_pem()]).unwrap();
+        // And an Ed25519 key beside the P-256 one.
+        let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let mut jwks = ring.jwks.clone();
+        jwks["keys"].as_array_mut().unwrap().push(json!({
+            "kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": "ed-1",
+            "x": URL_SAFE_NO_PAD.encode(ed.public_key_raw()),
+        }));
         let hits: Hits = Arc::default();
-        let state = web::Data::new((ring.jwks.clone(), hits.clone()));
+        let state = web::Data::new((jwks, hits.clone()));
         let server = HttpServer::new(move || {
             actix_web::App::new().app_data(state.clone()).route("/{mode}/jwks", web::get().to(serve_keys))
         })
@@ -154,7 +163,8 @@ impl KeyServer {
         .unwrap();
         let base = format!("http://{}", server.addrs()[0]);
         tokio::spawn(server.run());
-        KeyServer { base, hits, key: ring.signing, kid: ring.signing_kid }
+        let ed_key = EncodingKey::from_ed_pem(ed.serialize_pem().as_bytes()).unwrap();
+        KeyServer { base, hits, key: ring.signing, kid: ring.signing_kid, ed_key }
     }
 
     fn hits(&self, mode: &str) -> u32 {
@@ -457,6 +467,32 @@ async fn hand_made_tokens_that_break_a_rule_are_refused() {
         let n = metric(&app, "bawaba_oidc_tokens_refused_total", &[&format!("reason=\"{reason}\"")]).await;
         assert!(n >= 1.0, "{reason}: {n}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eddsa_keys_verify_only_for_an_issuer_configured_with_eddsa() {
+    let keys = KeyServer::start().await;
+    let (both, es_only) = (keys.issuer("good"), keys.issuer("es-only"));
+    let mut with_ed = keys.settings("good");
+    with_ed.algorithms.push("EdDSA".into());
+    let app = gateway(
+        vec![with_ed, keys.settings("es-only")],
+        &[("both-client", &both, "SHR-ZAG-01"), ("es-client", &es_only, "SHR-ZAG-01")],
+    )
+    .await;
+    let body = verify_body(FIRST, json!({}));
+    let ed = |iss: &str, client: &str, kid: &str| {
+        jwt(&json!({"alg": "EdDSA", "kid": kid}), &claims(iss, client), &keys.ed_key, Algorithm::EdDSA)
+    };
+    assert_eq!(app.verify(&ed(&both, "both-client", "ed-1"), &body).await.0, 200);
+    assert_eq!(app.verify(&keys.token("good", "both-client", &keys.kid), &body).await.0, 200, "ES256 beside it");
+    assert_eq!(app.verify(&ed(&es_only, "es-client", "ed-1"), &body).await.0, 401, "EdDSA is not configured");
+    assert_eq!(
+        app.verify(&ed(&both, "both-client", &keys.kid), &body).await.0,
+        401,
+        "an EdDSA header on the P-256 key"
+    );
+    assert_eq!(keys.hits("good") + keys.hits("es-only"), 2, "no refetch for any of these");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -183,7 +183,10 @@ impl TokenService {
         let checked = match self.external.cheap_checks(token, header) {
             Ok(c) => c,
             Err((iss, reason)) => {
-                self.external.refused(&iss, reason);
+                // A token of ours whose key is gone is no external refusal.
+                if iss != self.issuer {
+                    self.external.refused(&iss, reason);
+                }
                 return None;
             }
         };
