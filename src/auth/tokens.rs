@@ -1,4 +1,6 @@
-//! Issuing and validating the gateway's access tokens (JWT, ES256, `kid`).
+//! Issuing and validating the gateway's access tokens (JWT, ES256, `kid`),
+//! and validating, on the same path, those of the configured external
+//! OpenID Connect issuers (a `kid` that is none of the gateway's; see `external`).
 //!
 //! A signature check costs ~66 µs of CPU, so a validated token is remembered
 //! (keyed by its SHA-256, never by the token itself) until it expires.
