@@ -49,7 +49,8 @@ pub(crate) fn load_clients(settings: &Settings) -> anyhow::Result<ClientsFile> {
     let path = &settings.auth.clients_file;
     let text = config::read_config_file(path, config::DEFAULT_CLIENTS_TOML, "config/clients.toml")
         .map_err(|e| anyhow::anyhow!("auth.clients_file {}: {e}", path.display()))?;
-    ClientsFile::parse(&text, &path.display().to_string()).map_err(|p| anyhow::anyhow!("{p}"))
+    ClientsFile::parse_for(&text, &path.display().to_string(), Some(&settings.auth.issuers))
+        .map_err(|p| anyhow::anyhow!("{p}"))
 }
 
 fn load_purposes(settings: &Settings) -> anyhow::Result<PurposesFile> {
@@ -167,6 +168,9 @@ impl Application {
         let clients_file = load_clients(&settings)?;
         let signals = crate::audit::signals::SignalRules::new(&settings.signals, &clients_file.clients);
         let clients = ClientRegistry::new(&clients_file.clients);
+        let external = crate::auth::external::ExternalIssuers::new(&settings.auth.issuers, metrics.clone())?;
+        // Keys fetched once before serving; a failure does not stop the start.
+        background.extend(external.start().await);
         let purposes = PurposePolicy::new(&load_purposes(&settings)?);
         let mut writers = Vec::new();
         let mut final_sealer = None;
@@ -270,7 +274,8 @@ impl Application {
                 &settings.auth.issuer,
                 &settings.auth.audience,
                 Duration::from_secs(settings.auth.token_ttl_seconds),
-            ),
+            )
+            .with_external(external),
             rate: RateLimits::new(
                 settings.auth.token_rate_per_second,
                 settings.auth.token_rate_burst,
@@ -309,6 +314,7 @@ impl Application {
                 .app_data(body_deadline.clone())
                 // Inside the request context (it reads the request id).
                 .wrap(actix_web::middleware::from_fn(crate::http::trace::traced))
+                .wrap(actix_web::middleware::from_fn(crate::http::issuer_keys::await_issuer_keys))
                 .wrap(actix_web::middleware::from_fn(crate::http::context::request_context))
                 .wrap(crate::http::security_headers(tls))
                 .configure(crate::http::routes)

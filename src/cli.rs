@@ -176,7 +176,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config).await,
         Command::Sandbox { listen } => sandbox(listen).await,
-        Command::CheckConfig { config } => check_config(config),
+        Command::CheckConfig { config } => check_config(config).await,
         Command::Audit { command: AuditCommand::Verify { config, public_keys, archives } } => {
             crate::cli_audit::verify(config, public_keys, archives).await
         }
@@ -253,7 +253,7 @@ async fn sandbox(listen: SocketAddr) -> ExitCode {
 /// Validates the configuration as `serve` would, and prints every problem at
 /// once: of the layers (file, environment), of the files they name, and the
 /// hardening rules of a public address.
-fn check_config(config: Option<PathBuf>) -> ExitCode {
+async fn check_config(config: Option<PathBuf>) -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let default = std::path::Path::new("config/bawaba.toml");
     let file = config.as_deref().or_else(|| default.exists().then_some(default));
@@ -267,6 +267,12 @@ fn check_config(config: Option<PathBuf>) -> ExitCode {
             // A clients file it cannot read is already reported above.
             Ok(p) => hardening.extend(p.into_iter().filter(|p| files_ok || !p.starts_with("auth.clients_file"))),
             Err(e) => hardening.push(e.to_string()),
+        }
+    }
+    if let Some(settings) = &settings {
+        // An issuer that cannot be reached now may be later: a warning only.
+        for warning in issuer_warnings(&settings.auth.issuers).await {
+            eprintln!("warning: {warning}");
         }
     }
     if problems.0.is_empty() && hardening.is_empty() {
@@ -311,7 +317,11 @@ pub fn file_problems(settings: &crate::config::Settings) -> crate::config::Probl
         "config/sms_templates.toml",
     );
     if let Some(text) = clients
-        && let Err(more) = cfg::ClientsFile::parse(&text, &settings.auth.clients_file.display().to_string())
+        && let Err(more) = cfg::ClientsFile::parse_for(
+            &text,
+            &settings.auth.clients_file.display().to_string(),
+            Some(&settings.auth.issuers),
+        )
     {
         p.extend(more);
     }
@@ -371,6 +381,37 @@ pub fn file_problems(settings: &crate::config::Settings) -> crate::config::Probl
         p.push_fix("audit.trusted_public_keys", "", &format!("{e:#}"), "give SPKI PEM public keys");
     }
     p
+}
+
+/// Each external issuer whose discovery document or key set cannot be
+/// fetched now (as the gateway would at start).
+async fn issuer_warnings(issuers: &[crate::config::IssuerSettings]) -> Vec<String> {
+    use crate::auth::external::{discovered_jwks_uri, get_document, http_client};
+    let Ok(http) = http_client() else { return vec!["no HTTP client for the issuers".into()] };
+    let mut warnings = Vec::new();
+    for (i, s) in issuers.iter().enumerate() {
+        let jwks_url = match (&s.jwks_url, s.discovery_url()) {
+            (Some(url), _) => url.clone(),
+            (None, Some(discovery)) => {
+                match get_document(&http, &discovery).await.and_then(|(body, _)| discovered_jwks_uri(&body, &s.issuer))
+                {
+                    Ok(url) => url,
+                    Err(e) => {
+                        warnings.push(format!(
+                            "auth.issuers[{i}].discovery: {discovery}: {e}; its tokens are refused until it answers"
+                        ));
+                        continue;
+                    }
+                }
+            }
+            (None, None) => continue,
+        };
+        if let Err(e) = get_document(&http, &jwks_url).await {
+            warnings
+                .push(format!("auth.issuers[{i}].jwks_url: {jwks_url}: {e}; its tokens are refused until it answers"));
+        }
+    }
+    warnings
 }
 
 fn hash_secret() -> ExitCode {

@@ -25,6 +25,11 @@ pub struct Metrics {
     /// reason): verifying is not audited (CONTRACT §11), only counted.
     pub receipts_issued: IntCounter,
     pub receipt_verifications: IntCounterVec,
+    /// External issuers: key set fetches by result, the age of the keys in
+    /// use, and refused tokens by reason.
+    pub oidc_jwks_fetches: IntCounterVec,
+    pub oidc_jwks_key_age: IntGaugeVec,
+    pub oidc_tokens_refused: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -99,6 +104,24 @@ impl Metrics {
                     "Receipt verifications by result: valid, or the reason it was refused (incl. rate_limited)"
                 ),
                 &["result"]
+            )),
+            oidc_jwks_fetches: reg!(IntCounterVec::new(
+                Opts::new(
+                    "oidc_jwks_fetches_total",
+                    "External issuers' key set fetches by issuer and result (ok, or why it failed)"
+                ),
+                &["issuer", "result"]
+            )),
+            oidc_jwks_key_age: reg!(IntGaugeVec::new(
+                Opts::new("oidc_jwks_key_age_seconds", "Age of the external issuer's keys in use (-1: none yet)"),
+                &["issuer"]
+            )),
+            oidc_tokens_refused: reg!(IntCounterVec::new(
+                Opts::new(
+                    "oidc_tokens_refused_total",
+                    "Tokens refused on the external-issuer path, by issuer and reason"
+                ),
+                &["issuer", "reason"]
             )),
             registry,
         }

@@ -19,6 +19,8 @@ pub struct Client {
     pub limiter: DefaultDirectRateLimiter,
     pub callback_prefixes: Vec<String>,
     pub callback_secret: Option<String>,
+    /// The external issuer whose tokens name this client (it has no secret).
+    pub issuer: Option<String>,
 }
 
 impl Client {
@@ -62,6 +64,7 @@ impl ClientRegistry {
                     limiter: governor::RateLimiter::direct(quota),
                     callback_prefixes: c.callback_prefixes.clone(),
                     callback_secret: c.callback_secret.clone(),
+                    issuer: c.issuer.clone(),
                 };
                 (c.client_id.clone(), Arc::new(client))
             })
@@ -76,9 +79,11 @@ impl ClientRegistry {
     /// Checks credentials; blocking (argon2), so call it off the async threads.
     pub fn authenticate(&self, client_id: &str, secret: &str) -> Option<Arc<Client>> {
         match self.clients.get(client_id) {
-            Some(c) if c.secret_matches(secret) => Some(c.clone()),
-            Some(_) => None,
-            None => {
+            Some(c) if c.issuer.is_none() && c.secret_matches(secret) => Some(c.clone()),
+            Some(c) if c.issuer.is_none() => None,
+            _ => {
+                // Unknown, or a client of an external issuer (no secret):
+                // as long as a wrong secret.
                 let _ = verify_hash(DECOY_HASH, secret);
                 None
             }

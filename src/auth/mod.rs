@@ -2,6 +2,7 @@
 //! tokens, scopes, rate limits, and the purpose policy.
 
 mod clients;
+pub mod external;
 pub(crate) mod keys;
 mod policy;
 mod rate;
@@ -61,6 +62,9 @@ pub struct Principal {
     pub client_id: String,
     pub center_id: Option<String>,
     pub scopes: Vec<Scope>,
+    /// The employee at the counter, from an external issuer's `operator_claim`:
+    /// recorded as the audit event's `operator_id`, and a body's must agree.
+    pub operator_id: Option<String>,
 }
 
 impl Principal {

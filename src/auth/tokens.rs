@@ -1,4 +1,6 @@
-//! Issuing and validating the gateway's access tokens (JWT, ES256, `kid`).
+//! Issuing and validating the gateway's access tokens (JWT, ES256, `kid`),
+//! and validating, on the same path, those of the configured external
+//! OpenID Connect issuers (a `kid` that is none of the gateway's; see `external`).
 //!
 //! A signature check costs ~66 µs of CPU, so a validated token is remembered
 //! (keyed by its SHA-256, never by the token itself) until it expires.
@@ -12,7 +14,8 @@
 //! the process, so the remembered principal is already the cut one (a reload
 //! of the clients would have to clear `verified`).
 
-use super::{ClientRegistry, KeyRing, Principal, Scope};
+use super::external::ExternalIssuers;
+use super::{Client, ClientRegistry, KeyRing, Principal, Scope};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -59,14 +62,17 @@ pub struct TokenService {
     ttl: Duration,
     validation: Validation,
     verified: moka::sync::Cache<[u8; 32], Remembered>,
+    /// `[[auth.issuers]]`: tokens whose `kid` is none of the gateway's.
+    external: ExternalIssuers,
 }
 
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// How much clock difference between replicas is tolerated.
-const LEEWAY_SECS: u64 = 5;
+/// How much clock difference is tolerated, between replicas and with
+/// external issuers (CONTRACT §3: 30 s).
+pub(super) const LEEWAY_SECS: u64 = 30;
 
 impl TokenService {
     pub fn new(keys: KeyRing, clients: ClientRegistry, issuer: &str, audience: &str, ttl: Duration) -> Self {
@@ -86,6 +92,7 @@ impl TokenService {
             ttl,
             validation,
             verified: moka::sync::Cache::builder().max_capacity(100_000).expire_after(UntilExp).build(),
+            external: ExternalIssuers::default(),
         }
     }
 
@@ -99,6 +106,29 @@ impl TokenService {
         let changed = held.kids() != ring.kids();
         *held = Arc::new(ring);
         changed
+    }
+
+    /// Accepts the tokens of these external issuers too.
+    pub fn with_external(mut self, external: ExternalIssuers) -> Self {
+        self.external = external;
+        self
+    }
+
+    pub fn external(&self) -> &ExternalIssuers {
+        &self.external
+    }
+
+    /// For a token of an external issuer not yet verified: its issuer's key
+    /// cache and the `kid` it lacks (see `external::ExternalIssuers::missing_key`).
+    pub fn missing_external_key(&self, token: &str) -> Option<(Arc<super::external::KeyCache>, String)> {
+        if self.external.is_empty() {
+            return None;
+        }
+        let fingerprint: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.verified.contains_key(&fingerprint) {
+            return None;
+        }
+        self.external.missing_key(token)
     }
 
     pub fn jwks(&self) -> serde_json::Value {
@@ -147,26 +177,73 @@ impl TokenService {
             return None;
         }
         let header = jsonwebtoken::decode_header(token).ok()?;
+        let ring = self.ring();
+        let own_kid = header.kid.as_deref().is_some_and(|k| ring.verifying.contains_key(k));
+        if !own_kid && !self.external.is_empty() {
+            return self.validate_external(token, &header, fingerprint);
+        }
         if header.alg != Algorithm::ES256 {
             return None;
         }
-        let ring = self.ring();
         let key = ring.verifying.get(header.kid.as_deref()?)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).ok()?;
         let c = data.claims;
-        let client = self.clients.get(&c.sub)?;
-        if c.center_id != client.center_id {
-            return None;
-        }
-        let principal = Arc::new(Principal {
-            client_id: c.sub,
-            center_id: c.center_id,
-            scopes: c.scope.split_whitespace().filter_map(Scope::parse).filter(|s| client.scopes.contains(s)).collect(),
-        });
+        // A client of an external issuer gets no token of the gateway's.
+        let client = self.clients.get(&c.sub).filter(|c| c.issuer.is_none())?;
+        let principal = Arc::new(cut_principal(&client, c.center_id, c.scope.split_whitespace(), None)?);
         // A token that passed nbf (with leeway) stays valid until exp.
         self.verified.insert(fingerprint, Remembered { principal: principal.clone(), exp: c.exp });
         Some(principal)
     }
+
+    /// The external path: cheap checks, key, signature, client (see `external`).
+    fn validate_external(&self, token: &str, header: &Header, fingerprint: [u8; 32]) -> Option<Arc<Principal>> {
+        let checked = match self.external.cheap_checks(token, header) {
+            Ok(c) => c,
+            Err((iss, reason)) => {
+                // A token of ours whose key is gone is no external refusal.
+                if iss != self.issuer {
+                    self.external.refused(&iss, reason);
+                }
+                return None;
+            }
+        };
+        let iss = checked.issuer.name.clone();
+        let refuse = |reason| {
+            self.external.refused(&iss, reason);
+            None
+        };
+        let v = match self.external.verify(token, checked, &self.clients) {
+            Ok(v) => v,
+            Err(reason) => return refuse(reason),
+        };
+        let Some(principal) = cut_principal(&v.client, v.center_id, v.scopes.iter().map(String::as_str), v.operator_id)
+        else {
+            return refuse(super::external::Refusal::Center);
+        };
+        let principal = Arc::new(principal);
+        self.verified.insert(fingerprint, Remembered { principal: principal.clone(), exp: v.exp });
+        Some(principal)
+    }
+}
+
+/// Whatever the issuer: the token's center must be its client's, and its
+/// scopes are cut to the client's configured ones.
+fn cut_principal<'a>(
+    client: &Client,
+    center_id: Option<String>,
+    scopes: impl Iterator<Item = &'a str>,
+    operator_id: Option<String>,
+) -> Option<Principal> {
+    if center_id != client.center_id {
+        return None;
+    }
+    Some(Principal {
+        client_id: client.client_id.clone(),
+        center_id,
+        scopes: scopes.filter_map(Scope::parse).filter(|s| client.scopes.contains(s)).collect(),
+        operator_id,
+    })
 }
 
 /// The JOSE header parameters a token must not carry (see the module comment).
@@ -190,7 +267,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 /// Whether the token's header is a JSON object without any refused parameter
 /// (or a duplicated one). Decoded here, since `jsonwebtoken` ignores `crit`.
-fn header_is_plain(token: &str) -> bool {
+pub(super) fn header_is_plain(token: &str) -> bool {
     let Some((encoded, _)) = token.split_once('.') else { return false };
     if encoded.len() > 2048 {
         return false;

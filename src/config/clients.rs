@@ -15,8 +15,12 @@ pub struct ClientsFile {
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub client_id: String,
-    /// An argon2 PHC string.
+    /// An argon2 PHC string; empty for a client of an external issuer.
+    #[serde(default)]
     pub secret_hash: String,
+    /// The `[[auth.issuers]]` issuer whose tokens name this client: it has
+    /// no secret and gets no token from `/oauth/token`.
+    pub issuer: Option<String>,
     pub scopes: Vec<String>,
     /// Purpose names, or `*` for every configured purpose.
     #[serde(default)]
@@ -60,12 +64,22 @@ impl std::fmt::Debug for ClientConfig {
             .field("scopes", &self.scopes)
             .field("purposes", &self.purposes)
             .field("center_id", &self.center_id)
+            .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }
 }
 
 impl ClientsFile {
     pub fn parse(text: &str, origin: &str) -> Result<ClientsFile, Problems> {
+        Self::parse_for(text, origin, None)
+    }
+
+    /// Also checks that each client's `issuer` is one of `issuers`.
+    pub fn parse_for(
+        text: &str,
+        origin: &str,
+        issuers: Option<&[super::IssuerSettings]>,
+    ) -> Result<ClientsFile, Problems> {
         let mut problems = Problems::default();
         let file: ClientsFile = super::parse_file(text, origin)?;
         let mut seen = std::collections::HashSet::new();
@@ -74,7 +88,25 @@ impl ClientsFile {
             if c.client_id.is_empty() || !seen.insert(c.client_id.clone()) {
                 problems.push(&key("client_id"), &c.client_id, "must be non-empty and unique");
             }
-            if argon2::password_hash::phc::PasswordHash::new(&c.secret_hash).is_err() {
+            if let (Some(issuer), Some(issuers)) = (&c.issuer, issuers)
+                && !issuers.iter().any(|s| &s.issuer == issuer)
+            {
+                problems.push_fix(
+                    &key("issuer"),
+                    issuer,
+                    "no [[auth.issuers]] entry has this issuer",
+                    "configure the issuer, or correct the name",
+                );
+            }
+            if c.issuer.is_some() {
+                if !c.secret_hash.is_empty() {
+                    problems.push(
+                        &key("secret_hash"),
+                        "(hidden)",
+                        "a client of an external issuer has no secret; remove secret_hash or issuer",
+                    );
+                }
+            } else if argon2::password_hash::phc::PasswordHash::new(&c.secret_hash).is_err() {
                 problems.push(
                     &key("secret_hash"),
                     "(hidden)",

@@ -5,6 +5,7 @@
 
 mod citizens;
 mod clients;
+mod issuers;
 mod layers;
 mod purposes;
 mod signals;
@@ -12,6 +13,7 @@ mod verify;
 
 pub use citizens::CitizensSettings;
 pub use clients::{ClientConfig, ClientsFile, parse_working_hours};
+pub use issuers::{ISSUER_ALGORITHMS, IssuerSettings, is_key_url};
 pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;
 pub use signals::SignalsSettings;
@@ -148,6 +150,9 @@ pub struct AuthSettings {
     /// `auth.denied` audit events recorded per minute per source address (so
     /// junk cannot flood the log); further 401s are answered but not recorded.
     pub denied_audit_per_minute: u32,
+    /// External OpenID Connect issuers whose tokens are accepted (`[[auth.issuers]]`).
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -336,6 +341,7 @@ impl Settings {
         if self.auth.denied_audit_per_minute == 0 {
             p.push("auth.denied_audit_per_minute", "0", "must be at least 1");
         }
+        issuers::validate(&self.auth.issuers, &mut p);
         if self.sms.max_segments == 0 || self.sms.max_segments > 10 {
             p.push("sms.max_segments", &self.sms.max_segments.to_string(), "must be between 1 and 10");
         }

@@ -48,6 +48,13 @@ impl Context {
     /// Purpose limitation: the purpose exists (400), the client may state it
     /// and it allows the action (403).
     pub fn authorise(&self, state: &AppState, principal: &Principal, action: Action) -> Result<(), ApiError> {
+        if let (Some(signed_in), Some(stated)) = (&principal.operator_id, &self.operator_id)
+            && signed_in != stated.as_str()
+        {
+            return Err(ApiError::Forbidden {
+                detail: "context.operator_id is not the employee the token's issuer names.",
+            });
+        }
         let client = state.clients.get(&principal.client_id).ok_or(ApiError::InvalidToken)?;
         match state.policy.check(&client, self.purpose.as_str(), action) {
             Ok(()) => Ok(()),

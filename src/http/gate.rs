@@ -195,7 +195,8 @@ async fn finish(
         at: crate::audit::now_rfc3339(),
         client_id: principal.map(|p| p.client_id.clone()).or(facts.client_id),
         center_id: principal.and_then(|p| p.center_id.clone()).or(facts.center_id),
-        operator_id: facts.operator_id,
+        // An issuer that names the employee is believed over the body.
+        operator_id: principal.and_then(|p| p.operator_id.clone()).or(facts.operator_id),
         action: Some(action),
         subject: facts.subject,
         purpose: facts.purpose,

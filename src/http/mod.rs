@@ -10,6 +10,7 @@ mod context_dto;
 mod docs;
 mod embedded_page;
 pub mod gate;
+pub mod issuer_keys;
 pub mod json;
 mod json_objects;
 pub mod openapi;

@@ -14,11 +14,15 @@ pub struct Liveness {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ready`, `degraded` (a circuit is open; still 200) or `not_ready` (the
-    /// store is down, or the gateway is shutting down; 503).
+    /// `ready`, `degraded` (a circuit is open, or an issuer's keys are not ok; still 200) or
+    /// `not_ready` (the store is down, or the gateway is shutting down; 503).
     pub status: &'static str,
     pub store: &'static str,
     pub connectors: BTreeMap<&'static str, &'static str>,
+    /// Each external issuer's keys: `ok`, `stale` (the last good keys, a
+    /// refresh failed) or `unavailable` (its tokens are refused); not ok → `degraded`.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub issuers: BTreeMap<String, &'static str>,
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
@@ -38,12 +42,15 @@ pub async fn readyz(state: web::Data<AppState>, drain: web::Data<crate::shutdown
         state.registries.circuits().into_iter().map(|(name, c)| (name, c.state())).collect();
     let any_open = states.iter().any(|(_, s)| *s != CircuitState::Closed);
     let connectors: BTreeMap<&'static str, &'static str> = states.into_iter().map(|(n, s)| (n, s.as_str())).collect();
+    let issuers: BTreeMap<String, &'static str> =
+        state.tokens.external().states().into_iter().map(|(name, s)| (name, s.as_str())).collect();
+    let any_open = any_open || issuers.values().any(|s| *s != "ok");
     let status = match (store_up && !draining, any_open) {
         (false, _) => "not_ready",
         (true, true) => "degraded",
         (true, false) => "ready",
     };
-    let body = Readiness { status, store: if store_up { "ok" } else { "down" }, connectors };
+    let body = Readiness { status, store: if store_up && !draining { "ok" } else { "down" }, connectors, issuers };
     if store_up && !draining {
         HttpResponse::Ok().json(body)
     } else {
@@ -54,6 +61,7 @@ pub async fn readyz(state: web::Data<AppState>, drain: web::Data<crate::shutdown
 #[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.tokens.external().update_metrics();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
