@@ -129,6 +129,19 @@ mod tests {
         result.parts.iter().map(|p| units_of(result.encoding, p)).collect()
     }
 
+    // Found by the sms_text fuzz target: one NUL makes the whole text UCS-2,
+    // and every part is counted in UCS-2 (67 units), even a part that alone
+    // would be GSM-7 and take 71 septets.
+    #[test]
+    fn one_non_gsm_character_makes_every_part_ucs2() {
+        let text = format!("{}\u{0}{}", "a".repeat(100), "b".repeat(100));
+        let result = segment(&text);
+        assert_eq!(result.encoding, Encoding::Ucs2);
+        assert_eq!(result.parts.concat(), text);
+        assert!(part_units(&result).iter().all(|&u| u <= 67), "{:?}", part_units(&result));
+        assert_eq!(result.segments(), 201usize.div_ceil(67));
+    }
+
     const B: &str = "عزيزي المواطن، تم استلام طلبكم رقم 123456 وجاري المراجعة. للاستعلام أرسل رقم الطلب إلى 5960";
 
     #[test]
