@@ -14,6 +14,9 @@ mod kubernetes;
 #[path = "deploy/nginx.rs"]
 mod nginx;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bawaba::config::IssuerSettings;
 use common::{TestApp, repo_file, verify_body};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -139,9 +142,36 @@ fn declared_families() -> BTreeSet<String> {
 
 /// A gateway that has done a bit of everything: a verification with a
 /// receipt (registry attempt, cache lookup, check digit, receipt issued), a
-/// receipt check, an SMS handed to the SMSC, a malformed request.
+/// receipt check, an SMS handed to the SMSC, a malformed request, and an
+/// external issuer whose key server is down (its fetches, key age and a
+/// refused token).
 async fn busy_gateway() -> TestApp {
-    let app = TestApp::spawn().await;
+    let down = format!("http://127.0.0.1:{}", common::free_port());
+    let issuer = down.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.auth.issuers.push(IssuerSettings {
+            issuer: issuer.clone(),
+            audiences: vec![s.auth.audience.clone()],
+            jwks_url: Some(format!("{issuer}/jwks")),
+            discovery: false,
+            algorithms: vec!["ES256".into()],
+            client_claim: None,
+            center_claim: None,
+            operator_claim: None,
+            jwks_max_stale_seconds: 86_400,
+            max_token_lifetime_seconds: 3_600,
+        })
+    })
+    .await;
+    let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let external = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(json!({"alg": "ES256", "typ": "JWT", "kid": "none-yet"})),
+        b64(json!({"iss": down, "aud": app.settings.auth.audience, "azp": "center-demo", "iat": now, "exp": now + 300})),
+    );
+    let r = app.http.get(app.url("/v1/audit/events")).bearer_auth(&external).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a token of an issuer without keys");
     let token = app.token("center-demo").await;
     let mut body = verify_body("29001011300036", json!({"full_name": "محمد أحمد علي"}));
     body["receipt"] = json!(true);

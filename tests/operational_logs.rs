@@ -1,6 +1,7 @@
 //! Operational logs never contain a full national ID, phone number, name,
 //! secret or token (CONTRACT §8), whatever the gateway was asked and however
 //! its registries failed. The real binary is run, its log read whole.
+mod common;
 
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -82,20 +83,7 @@ async fn the_log_names_no_citizen_no_phone_no_secret_and_no_token() {
     let mut served = serve().await;
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{}{}", served.api, path);
-    let token: Value = http
-        .post(api("/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "center-demo"),
-            ("client_secret", "center-demo-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().expect("a token").to_owned();
+    let token = common::demo_token(&http, &served.api, "center-demo").await;
     let context = json!({"operator_id": "EMP-1001", "purpose": "building_permit", "case_ref": "SHR-2025-000123"});
     let shop = json!({"operator_id": "EMP-1001", "purpose": "shop_license", "case_ref": "SHR-2025-000123"});
     let post = |path: &'static str, body: Value| {

@@ -15,10 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn replica(port: u16, store: &str, sandbox: &str, dir: &std::path::Path) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bawaba"));
     for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("BAWABA__")) {
@@ -118,7 +114,7 @@ async fn two_replicas_share_one_chain_and_do_each_background_item_once() {
     let (addr, serve) = sandbox.clone().bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     tokio::spawn(serve);
     let sandbox_url = format!("http://{addr}");
-    let (port_a, port_b) = (free_port(), free_port());
+    let (port_a, port_b) = (common::free_port(), common::free_port());
     let (a, b) = (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
     // Delivery reports reach one replica, as through a load balancer.
     sandbox.set_smsc_callback(connectors::sandbox::SmscCallback {

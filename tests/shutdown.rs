@@ -2,15 +2,12 @@
 //! of verify calls; readiness turns `not_ready` at once, every call the
 //! gateway took is answered in full, every 2xx has its audit event, the chain
 //! verifies, exit 0. A second SIGTERM exits at once and loses nothing committed.
+mod common;
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 struct Gateway {
     child: Child,
@@ -27,7 +24,7 @@ impl Gateway {
         tokio::spawn(serve);
         let sandbox = format!("http://{addr}");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = common::free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bawaba"));
         cmd.arg("serve")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -76,20 +73,7 @@ impl Gateway {
     }
 
     async fn token(&self, http: &reqwest::Client) -> String {
-        let r: Value = http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "center-demo"),
-                ("client_secret", "center-demo-secret"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_owned()
+        common::demo_token(http, &self.base, "center-demo").await
     }
 
     async fn population(&self, http: &reqwest::Client, n: usize) -> Vec<String> {

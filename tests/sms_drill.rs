@@ -1,14 +1,11 @@
 //! The reliability drill: accept 1,000 messages, SIGKILL the gateway process
 //! twice while it dispatches, start it again each time; at the end every
 //! accepted message reached the SMSC exactly once.
+mod common;
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn start_gateway(port: u16, db: &str, sandbox: &str) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bawaba"));
@@ -65,7 +62,7 @@ async fn every_accepted_message_reaches_the_smsc_exactly_once_across_two_sigkill
     let (addr, serve) = sandbox.clone().bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     tokio::spawn(serve);
     let sandbox_url = format!("http://{addr}");
-    let port = free_port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     sandbox.set_smsc_callback(connectors::sandbox::SmscCallback {
         gateway_base_url: base.clone(),
@@ -77,20 +74,7 @@ async fn every_accepted_message_reaches_the_smsc_exactly_once_across_two_sigkill
 
     let mut gateway = start_gateway(port, &db, &sandbox_url);
     wait_healthy(&http, &base).await;
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "center-demo"),
-            ("client_secret", "center-demo-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = common::demo_token(&http, &base, "center-demo").await;
 
     // 1,000 messages, each to its own number so the SMSC's record shows duplicates.
     let accepted = futures::future::join_all((0..1000).map(|i| {

@@ -2,6 +2,7 @@
 //! carried to the registry call (with the gateway's span as parent) and named
 //! in the log lines of its request; a malformed or 10 KB one is ignored and a
 //! new trace started; no audit event holds a trace id.
+mod common;
 
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -96,20 +97,7 @@ async fn a_traceparent_reaches_the_registry_and_the_logs_but_never_the_audit_log
         assert!(started.elapsed() < Duration::from_secs(30), "the gateway did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let token: Value = http
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "center-demo"),
-            ("client_secret", "center-demo-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = common::demo_token(&http, &base, "center-demo").await;
     let population: Value =
         http.get(format!("{sandbox_url}/_population?limit=4")).send().await.unwrap().json().await.unwrap();
     let ids: Vec<String> =

@@ -236,19 +236,7 @@ impl TestApp {
 
     /// A token for a demo client (`center-demo`, `auditor-demo`, …).
     pub async fn token(&self, client_id: &str) -> String {
-        let resp = self
-            .http
-            .post(self.url("/oauth/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", &format!("{client_id}-secret")),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "token for {client_id}");
-        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        demo_token(&self.http, &self.base, client_id).await
     }
 
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
@@ -286,6 +274,28 @@ impl TestApp {
 }
 
 /// A verify body for the national-ID endpoint.
+/// A port nothing listens on now, for a gateway binary a test spawns.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A token for a demo client (its secret is `<client_id>-secret`) from the
+/// gateway at `base`: one started here, or a binary a test spawned.
+pub async fn demo_token(http: &reqwest::Client, base: &str, client_id: &str) -> String {
+    let resp = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", &format!("{client_id}-secret")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "token for {client_id}");
+    resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+}
+
 pub fn verify_body(national_id: &str, claims: Value) -> Value {
     json!({
         "national_id": national_id,
