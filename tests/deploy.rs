@@ -6,6 +6,8 @@
 //! Kubernetes schemas, the nginx example by `nginx -t`. A missing tool is a
 //! failure, not a skip (`.ci/run` installs them).
 
+#[path = "common/nginx.rs"]
+mod balancer;
 mod common;
 #[path = "deploy/configs.rs"]
 mod configs;
@@ -168,7 +170,9 @@ async fn busy_gateway() -> TestApp {
     let external = format!(
         "{}.{}.c2lnbmF0dXJl",
         b64(json!({"alg": "ES256", "typ": "JWT", "kid": "none-yet"})),
-        b64(json!({"iss": down, "aud": app.settings.auth.audience, "azp": "center-demo", "iat": now, "exp": now + 300})),
+        b64(
+            json!({"iss": down, "aud": app.settings.auth.audience, "azp": "center-demo", "iat": now, "exp": now + 300})
+        ),
     );
     let r = app.http.get(app.url("/v1/audit/events")).bearer_auth(&external).send().await.unwrap();
     assert_eq!(r.status(), 401, "a token of an issuer without keys");
