@@ -209,7 +209,12 @@ async fn nginx_keeps_answering_through_a_sigterm_and_a_sigkill_and_every_2xx_is_
         let code = exit_code(&mut terminated, Duration::from_secs(GRACE_SECONDS + 5)).await;
         (code, sigterm.elapsed())
     });
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let probe = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let r = probe.get(format!("http://127.0.0.1:{}/readyz", ports[0])).send().await.unwrap();
+    assert_eq!(r.status(), 503, "not ready from the SIGTERM on");
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "not_ready");
+    tokio::time::sleep(Duration::from_millis(2300)).await;
 
     // SIGKILL of another one: what it had in flight is lost, nothing else.
     let sigkill = Instant::now();
@@ -239,6 +244,7 @@ async fn nginx_keeps_answering_through_a_sigterm_and_a_sigkill_and_every_2xx_is_
         assert!(matches!(&c.answer, Ok((502, _))), "a lost call is nginx's 502: {c:?}");
     }
     let in_flight_at_kill = calls.iter().filter(|c| c.sent < sigkill && c.done >= sigkill).count();
+    assert!(failed.len() <= in_flight_at_kill, "{} failed, {in_flight_at_kill} in flight at the kill", failed.len());
     // The balancer kept answering after each signal.
     let ok_after =
         |t: Instant| calls.iter().filter(move |c| c.sent > t + Duration::from_millis(500) && c.ok().is_some());
