@@ -6,6 +6,8 @@
 //! Kubernetes schemas, the nginx example by `nginx -t`. A missing tool is a
 //! failure, not a skip (`.ci/run` installs them).
 
+#[path = "common/nginx.rs"]
+mod balancer;
 mod common;
 #[path = "deploy/configs.rs"]
 mod configs;

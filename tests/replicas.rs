@@ -10,32 +10,12 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use common::{PgDatabase, postgres_server, verify_body};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 fn replica(port: u16, store: &str, sandbox: &str, dir: &std::path::Path) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bawaba"));
-    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("BAWABA__")) {
-        cmd.env_remove(name);
-    }
-    cmd.arg("serve")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("BAWABA__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("BAWABA__SERVER__WORKERS", "2")
-        .env("BAWABA__SANDBOX__ENABLED", "false")
-        .env("BAWABA__STORE__URL", store)
-        .env("BAWABA__AUDIT__CHECKPOINT_KEY_FILE", dir.join("checkpoint-key.pem"))
-        .env("BAWABA__AUDIT__CHECKPOINT_EVERY", "50")
-        .env("BAWABA__LOG__LEVEL", "error")
-        .kill_on_drop(true)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for r in ["national_id", "commercial_register", "real_estate", "security", "smsc"] {
-        cmd.env(format!("BAWABA__REGISTRIES__{}__BASE_URL", r.to_uppercase()), sandbox);
-    }
-    cmd.spawn().expect("replica starts")
+    common::replica_command(port, store, sandbox, dir).spawn().expect("replica starts")
 }
 
 async fn wait_healthy(http: &reqwest::Client, base: &str) {

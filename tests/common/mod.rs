@@ -273,7 +273,33 @@ impl TestApp {
     }
 }
 
-/// A verify body for the national-ID endpoint.
+/// `bawaba serve` (the built binary) as one replica of several on `store`:
+/// on `port`, its registries at `sandbox`, its checkpoint key in `dir`
+/// (shared by the replicas), its output discarded, killed if dropped.
+pub fn replica_command(port: u16, store: &str, sandbox: &str, dir: &std::path::Path) -> tokio::process::Command {
+    use std::process::Stdio;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bawaba"));
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("BAWABA__")) {
+        cmd.env_remove(name);
+    }
+    cmd.arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("BAWABA__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("BAWABA__SERVER__WORKERS", "2")
+        .env("BAWABA__SANDBOX__ENABLED", "false")
+        .env("BAWABA__STORE__URL", store)
+        .env("BAWABA__AUDIT__CHECKPOINT_KEY_FILE", dir.join("checkpoint-key.pem"))
+        .env("BAWABA__AUDIT__CHECKPOINT_EVERY", "50")
+        .env("BAWABA__LOG__LEVEL", "error")
+        .kill_on_drop(true)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for r in ["national_id", "commercial_register", "real_estate", "security", "smsc"] {
+        cmd.env(format!("BAWABA__REGISTRIES__{}__BASE_URL", r.to_uppercase()), sandbox);
+    }
+    cmd
+}
+
 /// A port nothing listens on now, for a gateway binary a test spawns.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -296,6 +322,7 @@ pub async fn demo_token(http: &reqwest::Client, base: &str, client_id: &str) -> 
     resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A verify body for the national-ID endpoint.
 pub fn verify_body(national_id: &str, claims: Value) -> Value {
     json!({
         "national_id": national_id,
