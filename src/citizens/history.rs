@@ -35,14 +35,7 @@ pub async fn answer(
     let nothing = state.sms.templates.replies.unknown.get(lang).to_owned();
     let check = check_sender(state, &citizens.history_per_number, phone, national_id).await;
     let (outcome, text) = match (check, national_id) {
-        (Err(refused), _) => (
-            refused.outcome(),
-            match refused {
-                Refused::InvalidId => nothing,
-                Refused::NumberLimited => texts.limited.get(lang).to_owned(),
-                Refused::IdLimited | Refused::RegistryDown => texts.try_later.get(lang).to_owned(),
-            },
-        ),
+        (Err(refused), _) => (refused.outcome(), refused.reply(texts, lang, nothing)),
         (Ok(check), Some(id)) => {
             // Read whatever the check said, so that a match costs no more time than a mismatch.
             let days = citizens.settings.history_days;

@@ -108,6 +108,16 @@ impl Refused {
             Refused::RegistryDown => "registry_unavailable",
         }
     }
+
+    /// The reply to a refused request: `nothing` (the non-revealing reply)
+    /// for an invalid ID, else the limit's or "try later".
+    pub fn reply(self, texts: &texts::CitizenTexts, lang: crate::sms::templates::Lang, nothing: String) -> String {
+        match self {
+            Refused::InvalidId => nothing,
+            Refused::NumberLimited => texts.limited.get(lang).to_owned(),
+            Refused::IdLimited | Refused::RegistryDown => texts.try_later.get(lang).to_owned(),
+        }
+    }
 }
 
 /// The limits and the registry's phone check every citizen request passes.

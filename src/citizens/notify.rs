@@ -9,7 +9,7 @@
 //! anyway; the store's claim makes exactly one replica send each alert.
 
 use super::texts::fill;
-use super::{Citizens, PhoneCheck, Refused, check_sender, record};
+use super::{Citizens, PhoneCheck, check_sender, record};
 use crate::audit::Action;
 use crate::domain::national_id::NationalId;
 use crate::domain::phone::PhoneNumber;
@@ -54,14 +54,7 @@ pub async fn answer(
             }
         }
         (Ok(other), _) => (other.outcome(), nothing),
-        (Err(refused), _) => (
-            refused.outcome(),
-            match refused {
-                Refused::InvalidId => nothing,
-                Refused::NumberLimited => texts.limited.get(lang).to_owned(),
-                Refused::IdLimited | Refused::RegistryDown => texts.try_later.get(lang).to_owned(),
-            },
-        ),
+        (Err(refused), _) => (refused.outcome(), refused.reply(texts, lang, nothing)),
     };
     record(state, Action::CitizenNotify, national_id, outcome, started).await?;
     Ok(text)
