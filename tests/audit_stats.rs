@@ -146,35 +146,13 @@ async fn bad_queries_are_refused_with_their_reason(backend: Backend) {
 
 on_both_backends!(rows_per_center_count_outcomes_shares_and_durations, bad_queries_are_refused_with_their_reason);
 
-/// A clients file like the repository's, with working hours for the two
-/// centers: center-demo's exclude this moment, center2-demo's include it.
-fn clients_with_hours(dir: &std::path::Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(common::repo_file("config/clients.toml")).unwrap();
-    let mut file: toml::Table = text.parse().unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let local = (now.hour() as i64 * 60 + now.minute() as i64 + 120).rem_euclid(1440);
-    let hhmm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
-    for client in file["clients"].as_array_mut().unwrap() {
-        let t = client.as_table_mut().unwrap();
-        let hours = match t["client_id"].as_str().unwrap() {
-            "center-demo" => format!("{}-{}", hhmm(local + 120), hhmm(local + 180)),
-            "center2-demo" => format!("{}-{}", hhmm(local - 60), hhmm(local + 60)),
-            _ => continue,
-        };
-        t.insert("working_hours".into(), toml::Value::String(hours));
-    }
-    let path = dir.join("clients.toml");
-    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
-    path
-}
-
 fn of_kind<'a>(signals: &'a [Value], kind: &str) -> Vec<&'a Value> {
     signals.iter().filter(|s| s["kind"] == kind).collect()
 }
 
 async fn the_five_signals_are_found_with_their_events(backend: Backend) {
     let files = tempfile::tempdir().unwrap();
-    let clients = clients_with_hours(files.path());
+    let clients = common::clients_with_hours(files.path());
     let app = TestApp::spawn_on_with(backend, |s| {
         s.auth.clients_file = clients;
         s.signals.many_centers_min = 2;

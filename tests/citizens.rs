@@ -13,17 +13,6 @@ const FIXTURE: &str = "29001011300036";
 const OWNER: &str = "+201001234567";
 const OTHER_OWNER: &str = "+201112345678";
 
-async fn inject(app: &TestApp, from: &str, text: &str) {
-    let r = app
-        .http
-        .post(format!("{}/_smsc/inbound", app.sandbox))
-        .json(&json!({"from": from, "text": text}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "inbound injected: {}", r.status());
-}
-
 async fn smsc_messages(app: &TestApp, to: &str) -> Vec<Value> {
     let url = format!("{}/_smsc/messages?to={}", app.sandbox, to.replace('+', "%2B"));
     let r: Value = app.http.get(url).send().await.unwrap().json().await.unwrap();
@@ -46,7 +35,7 @@ async fn nth_message(app: &TestApp, to: &str, n: usize) -> Value {
 /// Texts `text` from `from` and returns the reply (the next message to `from`).
 async fn ask(app: &TestApp, from: &str, text: &str) -> Value {
     let before = smsc_messages(app, from).await.len();
-    inject(app, from, text).await;
+    common::inject(app, from, text).await;
     nth_message(app, from, before + 1).await
 }
 

@@ -16,28 +16,6 @@ use serde_json::{Value, json};
 
 const CITIZEN: &str = "29001011300036";
 
-/// The repository's clients file, with center-demo's working hours away
-/// from this moment and center2-demo's around it.
-fn clients_with_hours(dir: &std::path::Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(common::repo_file("config/clients.toml")).unwrap();
-    let mut file: toml::Table = text.parse().unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let local = now.hour() as i64 * 60 + now.minute() as i64 + 120;
-    let hhmm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
-    for client in file["clients"].as_array_mut().unwrap() {
-        let t = client.as_table_mut().unwrap();
-        let hours = match t["client_id"].as_str().unwrap() {
-            "center-demo" => format!("{}-{}", hhmm(local + 120), hhmm(local + 180)),
-            "center2-demo" => format!("{}-{}", hhmm(local - 60), hhmm(local + 60)),
-            _ => continue,
-        };
-        t.insert("working_hours".into(), toml::Value::String(hours));
-    }
-    let path = dir.join("clients.toml");
-    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
-    path
-}
-
 /// The centers table, top to bottom: [center, calls].
 const CENTERS: &str = "
     if (document.getElementById('inspect').getAttribute('aria-busy')) return null;
@@ -52,7 +30,7 @@ async fn an_inspector_ranks_centers_charts_one_and_follows_a_signal_to_its_event
         return;
     };
     let files = tempfile::tempdir().unwrap();
-    let clients = clients_with_hours(files.path());
+    let clients = common::clients_with_hours(files.path());
     let app = TestApp::spawn_with(|s| s.auth.clients_file = clients).await;
     // center-demo, off hours: a guessing run (five mismatches, two stopped) and three lookups.
     let center = app.token("center-demo").await;

@@ -185,17 +185,6 @@ async fn callbacks_without_a_valid_signature_are_refused_and_change_nothing(back
     assert_eq!(send(&app, &token, "k2", &sms_body("01001234567", "approved")).await.status(), 202, "not opted out");
 }
 
-async fn inject(app: &TestApp, from: &str, text: &str) {
-    let r = app
-        .http
-        .post(format!("{}/_smsc/inbound", app.sandbox))
-        .json(&json!({"from": from, "text": text}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "inbound injected: {}", r.status());
-}
-
 async fn wait_for_texts(app: &TestApp, to: &str, n: usize) -> Vec<String> {
     let started = Instant::now();
     loop {
@@ -222,12 +211,12 @@ async fn a_citizen_who_texts_the_request_number_gets_its_latest_status_and_a_str
         .to_owned();
     wait_status(&app, &token, &id, "delivered").await;
 
-    inject(&app, "+201001234567", "shr ٢٠٢٥ ٠٠٠١٢٣").await;
+    common::inject(&app, "+201001234567", "shr ٢٠٢٥ ٠٠٠١٢٣").await;
     let texts = wait_for_texts(&app, "+201001234567", 3).await;
     assert_eq!(texts.len(), 3);
     assert!(texts[2].contains("جاهز للاستلام"), "{}", texts[2]);
 
-    inject(&app, "+201112345678", "SHR-2025-000123").await;
+    common::inject(&app, "+201112345678", "SHR-2025-000123").await;
     let stranger = wait_for_texts(&app, "+201112345678", 1).await;
     assert_eq!(stranger.len(), 1);
     assert!(!stranger[0].contains("SHR-2025-000123") && !stranger[0].contains("جاهز"), "{}", stranger[0]);
@@ -237,7 +226,7 @@ async fn a_citizen_who_texts_the_request_number_gets_its_latest_status_and_a_str
 async fn stop_opts_a_number_out_and_start_back_in(backend: Backend) {
     let app = TestApp::spawn_on(backend).await;
     let token = app.token("center-demo").await;
-    inject(&app, "+201298765432", "إيقاف").await;
+    common::inject(&app, "+201298765432", "إيقاف").await;
     let started = Instant::now();
     let mut status = 0;
     while started.elapsed() < Duration::from_secs(5) {
@@ -252,7 +241,7 @@ async fn stop_opts_a_number_out_and_start_back_in(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 422);
-    inject(&app, "+201298765432", "Start").await;
+    common::inject(&app, "+201298765432", "Start").await;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(5) {
         status =
@@ -323,7 +312,7 @@ async fn a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent(bac
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    inject(&app, "+201001234567", "stop").await;
+    common::inject(&app, "+201001234567", "stop").await;
     app.clear_faults().await;
     let view = wait_status(&app, &token, &id, "failed").await;
     assert_eq!(view["status"], "failed", "{view}");

@@ -403,3 +403,37 @@ impl TestApp {
         }
     }
 }
+
+/// A citizen's text to 5960: the sandbox SMSC calls the gateway's signed inbound callback.
+pub async fn inject(app: &TestApp, from: &str, text: &str) {
+    let r = app
+        .http
+        .post(format!("{}/_smsc/inbound", app.sandbox))
+        .json(&json!({"from": from, "text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "inbound injected: {}", r.status());
+}
+
+/// The demo clients file with working hours (UTC+2, the signals' default
+/// offset): center-demo's exclude this moment, center2-demo's include it.
+pub fn clients_with_hours(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo_file("config/clients.toml")).unwrap();
+    let mut file: toml::Table = text.parse().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let local = (now.hour() as i64 * 60 + now.minute() as i64 + 120).rem_euclid(1440);
+    let hhmm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
+    for client in file["clients"].as_array_mut().unwrap() {
+        let t = client.as_table_mut().unwrap();
+        let hours = match t["client_id"].as_str().unwrap() {
+            "center-demo" => format!("{}-{}", hhmm(local + 120), hhmm(local + 180)),
+            "center2-demo" => format!("{}-{}", hhmm(local - 60), hhmm(local + 60)),
+            _ => continue,
+        };
+        t.insert("working_hours".into(), toml::Value::String(hours));
+    }
+    let path = dir.join("clients.toml");
+    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    path
+}
