@@ -74,6 +74,7 @@ fn event(rng: &mut Rng) -> NewEvent {
         cache: Some(CacheUse::Hit),
         duration_ms: 1,
         receipt: None,
+        claim_mismatches: Vec::new(),
     }
 }
 

@@ -195,6 +195,10 @@ pub struct NewEvent {
     /// The receipt a verify call issued: stored in the event's own
     /// transaction (never in the hash chain: the event is the record).
     pub receipt: Option<crate::receipts::StoredReceipt>,
+    /// The claim values of a verification that mismatched (the claim-guessing
+    /// stop's count): stored in the event's own transaction, so that they are
+    /// recorded exactly when the answer that reports them is.
+    pub claim_mismatches: Vec<crate::store::ClaimMismatchRow>,
 }
 
 /// Filters of `/v1/audit/events` (and export). Values are bound as

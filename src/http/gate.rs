@@ -34,6 +34,8 @@ pub struct AuditFacts {
     pub center_id: Option<String>,
     /// A receipt the answer carries, stored with the event.
     pub receipt: Option<crate::receipts::StoredReceipt>,
+    /// The claim values that mismatched, stored with the event.
+    pub claim_mismatches: Vec<crate::store::ClaimMismatchRow>,
 }
 
 /// Shared between the gate and the handler of one request.
@@ -206,6 +208,7 @@ async fn finish(
         cache: Some(facts.cache.unwrap_or(CacheUse::None)),
         duration_ms: ctx.started.elapsed().as_millis() as u64,
         receipt: facts.receipt.filter(|_| status.is_success()),
+        claim_mismatches: if status.is_success() { facts.claim_mismatches } else { Vec::new() },
     };
     match state.audit.append(event).await {
         Ok(_) => response,

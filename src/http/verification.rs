@@ -40,7 +40,8 @@ pub async fn lookup_and_answer<R: Registry, F: Serialize + utoipa::ToSchema>(
             let outcome = Outcome::of(&fields);
             let mismatched: Vec<&ClaimValue> =
                 claims.iter().filter(|c| fields.get(c.claim).is_some_and(|f| !f.matched)).collect();
-            state.guessing.record(&client, &subject, &mismatched).await?;
+            let rows = state.guessing.rows(&client, &subject, &mismatched);
+            note.update(|n| n.claim_mismatches = rows);
             Verification { request_id, outcome, fields: Some(fields), facts: Some(facts), source, receipt: None }
         }
     };

@@ -23,6 +23,15 @@ pub struct SeenValue {
     pub last_at: String,
 }
 
+/// A mismatching value's row, written by the audit writer in the event's
+/// transaction (SQLite's appender; PostgreSQL's statement has its own CTE).
+pub(super) const INSERT_MISMATCH: &str =
+    "INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// The query of [`Store::claim_values_seen`] (both dialects bind alike).
+pub(super) const VALUES_SEEN: &str = "SELECT claim, value_hash, MAX(at) FROM claim_mismatches \
+     WHERE client_id = $1 AND subject = $2 AND at >= $3 GROUP BY claim, value_hash";
+
 macro_rules! guess_queries {
     ($store:ty, $row:ty) => {
         impl $store {
@@ -37,22 +46,20 @@ macro_rules! guess_queries {
                 Ok(sqlx::query_scalar("SELECT key FROM claim_hash_key WHERE id = 1").fetch_one(&self.pool).await?)
             }
 
-            pub async fn claim_values_seen(
+            /// Through the pool (PostgreSQL; SQLite's fallback, see `sqlite_reads`).
+            pub async fn claim_values_seen_pooled(
                 &self,
                 client_id: &str,
                 subject: &str,
                 since: &str,
             ) -> Result<Vec<super::guess_queries::SeenValue>, super::StoreError> {
                 use sqlx::Row;
-                let rows: Vec<$row> = sqlx::query(
-                    "SELECT claim, value_hash, MAX(at) FROM claim_mismatches \
-                     WHERE client_id = $1 AND subject = $2 AND at >= $3 GROUP BY claim, value_hash",
-                )
-                .bind(client_id)
-                .bind(subject)
-                .bind(since)
-                .fetch_all(&self.pool)
-                .await?;
+                let rows: Vec<$row> = sqlx::query(super::guess_queries::VALUES_SEEN)
+                    .bind(client_id)
+                    .bind(subject)
+                    .bind(since)
+                    .fetch_all(&self.pool)
+                    .await?;
                 rows.iter()
                     .map(|r| {
                         Ok(super::guess_queries::SeenValue {
@@ -62,28 +69,6 @@ macro_rules! guess_queries {
                         })
                     })
                     .collect()
-            }
-
-            pub async fn record_claim_mismatches(
-                &self,
-                rows: &[super::guess_queries::ClaimMismatchRow],
-            ) -> Result<(), super::StoreError> {
-                if rows.is_empty() {
-                    return Ok(());
-                }
-                let _turn = self.write_turn().await;
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at) ",
-                );
-                qb.push_values(rows, |mut b, r| {
-                    b.push_bind(r.client_id.clone())
-                        .push_bind(r.subject.clone())
-                        .push_bind(r.claim.clone())
-                        .push_bind(r.value_hash.clone())
-                        .push_bind(r.at.clone());
-                });
-                qb.build().execute(&self.pool).await?;
-                Ok(())
             }
 
             pub async fn delete_claim_mismatches_before(&self, cutoff: &str) -> Result<u64, super::StoreError> {
@@ -118,15 +103,12 @@ impl Store {
         since: &str,
     ) -> Result<Vec<SeenValue>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.claim_values_seen(client_id, subject, since).await,
-            Store::Postgres(s) => s.claim_values_seen(client_id, subject, since).await,
-        }
-    }
-
-    pub async fn record_claim_mismatches(&self, rows: &[ClaimMismatchRow]) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.record_claim_mismatches(rows).await,
-            Store::Postgres(s) => s.record_claim_mismatches(rows).await,
+            // On the calling thread when SQLite lets it (no hand-off), else the pool.
+            Store::Sqlite(s) => match s.claim_values_seen_now(client_id, subject, since) {
+                Ok(seen) => Ok(seen),
+                Err(_) => s.claim_values_seen_pooled(client_id, subject, since).await,
+            },
+            Store::Postgres(s) => s.claim_values_seen_pooled(client_id, subject, since).await,
         }
     }
 
@@ -137,5 +119,18 @@ impl Store {
             Store::Sqlite(s) => s.delete_claim_mismatches_before(cutoff).await,
             Store::Postgres(s) => s.delete_claim_mismatches_before(cutoff).await,
         }
+    }
+}
+
+impl super::sqlite::SqliteStore {
+    /// [`Store::claim_values_seen`] on the calling thread (see `sqlite_reads`).
+    fn claim_values_seen_now(&self, client_id: &str, subject: &str, since: &str) -> Result<Vec<SeenValue>, StoreError> {
+        self.readers().read(|conn| {
+            let mut query = conn.prepare_cached(VALUES_SEEN)?;
+            let rows = query.query_map(rusqlite::params![client_id, subject, since], |r| {
+                Ok(SeenValue { claim: r.get(0)?, value_hash: r.get(1)?, last_at: r.get(2)? })
+            })?;
+            rows.collect()
+        })
     }
 }

@@ -16,6 +16,7 @@ mod sms_queries;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_outbox;
+mod sqlite_reads;
 mod stats_queries;
 
 pub use citizen_queries::WatchRow;

@@ -2,6 +2,7 @@
 //! the audit chain serialise on the head row (`SELECT … FOR UPDATE`); claims of
 //! background work skip rows another replica is claiming (`FOR UPDATE SKIP LOCKED`).
 
+use super::ClaimMismatchRow;
 use super::schema;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres};
@@ -26,7 +27,7 @@ struct AuditConnection {
 }
 
 /// The parameter types of [`APPEND`], in order.
-const APPEND_TYPES: [tokio_postgres::types::Type; 35] = {
+const APPEND_TYPES: [tokio_postgres::types::Type; 40] = {
     use tokio_postgres::types::Type;
     [
         Type::INT8,
@@ -58,6 +59,11 @@ const APPEND_TYPES: [tokio_postgres::types::Type; 35] = {
         Type::TEXT,
         Type::BOOL,
         Type::INT8,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
         Type::TEXT_ARRAY,
         Type::TEXT_ARRAY,
         Type::TEXT_ARRAY,
@@ -113,6 +119,11 @@ pub(super) const APPEND: &str = "WITH head AS (
 ), receipts AS (
     INSERT INTO receipts (id, client_id, kid, code, issued_at, expires_at)
     SELECT * FROM unnest($30::text[], $31::text[], $32::text[], $33::text[], $34::text[], $35::text[])
+    WHERE EXISTS (SELECT 1 FROM head)
+    RETURNING 1
+), mismatches AS (
+    INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at)
+    SELECT * FROM unnest($36::text[], $37::text[], $38::text[], $39::text[], $40::text[])
     WHERE EXISTS (SELECT 1 FROM head)
     RETURNING 1
 )
@@ -340,6 +351,12 @@ impl PgStore {
             let (r_ids, r_clients) = (receipt_column(|r| &r.id), receipt_column(|r| &r.client_id));
             let (r_kids, r_codes) = (receipt_column(|r| &r.kid), receipt_column(|r| &r.code));
             let (r_issued, r_expires) = (receipt_column(|r| &r.issued_at), receipt_column(|r| &r.expires_at));
+            let mismatches: Vec<&ClaimMismatchRow> = events.iter().flat_map(|e| &e.claim_mismatches).collect();
+            let mismatch_column =
+                |f: fn(&ClaimMismatchRow) -> &str| mismatches.iter().map(|m| f(m)).collect::<Vec<&str>>();
+            let (m_clients, m_subjects) = (mismatch_column(|m| &m.client_id), mismatch_column(|m| &m.subject));
+            let (m_claims, m_hashes) = (mismatch_column(|m| &m.claim), mismatch_column(|m| &m.value_hash));
+            let m_ats = mismatch_column(|m| &m.at);
             let result: Result<(i64, i64), StoreError> = match &self.audit {
                 Some(audit) => {
                     audit
@@ -379,6 +396,11 @@ impl PgStore {
                             &r_codes,
                             &r_issued,
                             &r_expires,
+                            &m_clients,
+                            &m_subjects,
+                            &m_claims,
+                            &m_hashes,
+                            &m_ats,
                         ])
                         .await
                 }
@@ -418,6 +440,11 @@ impl PgStore {
                     .bind(&r_codes)
                     .bind(&r_issued)
                     .bind(&r_expires)
+                    .bind(&m_clients)
+                    .bind(&m_subjects)
+                    .bind(&m_claims)
+                    .bind(&m_hashes)
+                    .bind(&m_ats)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(StoreError::from)

@@ -192,6 +192,20 @@ macro_rules! shared_queries {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
+                let mismatches: Vec<_> = events.iter().flat_map(|e| &e.claim_mismatches).collect();
+                for chunk in mismatches.chunks(1000) {
+                    let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at) ",
+                    );
+                    qb.push_values(chunk, |mut b, m| {
+                        b.push_bind(m.client_id.clone())
+                            .push_bind(m.subject.clone())
+                            .push_bind(m.claim.clone())
+                            .push_bind(m.value_hash.clone())
+                            .push_bind(m.at.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
                 let mut checkpoint_seq = head.checkpoint_seq;
                 if last.seq - head.checkpoint_seq >= sealer.every {
                     let c = sealer.key.checkpoint(

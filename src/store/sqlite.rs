@@ -16,6 +16,8 @@ pub struct SqliteStore {
     fsync_each_commit: bool,
     /// The outbox's accepted messages, on a connection of their own.
     outbox: super::sqlite_outbox::SqliteOutbox,
+    /// Read-only connections for point reads on the request path.
+    readers: std::sync::Arc<super::sqlite_reads::SqliteReaders>,
 }
 
 super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
@@ -63,7 +65,8 @@ impl SqliteStore {
         let turns = super::WriteTurns::default();
         migrate(&pool).await?;
         let outbox = super::sqlite_outbox::SqliteOutbox::open(path, busy_timeout, fsync_each_commit, turns.clone())?;
-        Ok(SqliteStore { pool, turns, path: path.to_owned(), busy_timeout, fsync_each_commit, outbox })
+        let readers = std::sync::Arc::new(super::sqlite_reads::SqliteReaders::new(path));
+        Ok(SqliteStore { pool, turns, path: path.to_owned(), busy_timeout, fsync_each_commit, outbox, readers })
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN
@@ -85,6 +88,10 @@ impl SqliteStore {
         items: Vec<(Option<IdempotencyKey>, SmsMessageRow)>,
     ) -> Result<Vec<SmsAccept>, StoreError> {
         self.outbox.accept(items).await
+    }
+
+    pub(super) fn readers(&self) -> &super::sqlite_reads::SqliteReaders {
+        &self.readers
     }
 
     /// The audit log's own connection, for the writer thread (see `sqlite_audit`).

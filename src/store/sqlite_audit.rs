@@ -104,6 +104,10 @@ impl SqliteAppender {
             for r in events.iter().filter_map(|e| e.receipt.as_ref()) {
                 insert.execute(params![r.id, r.client_id, r.kid, r.code, r.issued_at, r.expires_at])?;
             }
+            let mut insert = tx.prepare_cached(super::guess_queries::INSERT_MISMATCH)?;
+            for m in events.iter().flat_map(|e| &e.claim_mismatches) {
+                insert.execute(params![m.client_id, m.subject, m.claim, m.value_hash, m.at])?;
+            }
         }
         let mut checkpoint_seq = head.checkpoint_seq;
         if last.seq - head.checkpoint_seq >= sealer.every {

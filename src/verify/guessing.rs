@@ -103,14 +103,15 @@ impl GuessStop {
         }
     }
 
-    /// Records the claim values that mismatched (before the answer leaves:
-    /// if they cannot be recorded, the answer is not given either).
-    pub async fn record(&self, client: &str, subject: &str, mismatched: &[&ClaimValue]) -> Result<(), ApiError> {
+    /// The rows that record the claim values that mismatched. They go with
+    /// the call's audit event, in its transaction: if they cannot be
+    /// recorded, the answer is not given either.
+    pub fn rows(&self, client: &str, subject: &str, mismatched: &[&ClaimValue]) -> Vec<ClaimMismatchRow> {
         if mismatched.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
         let at = crate::audit::now_rfc3339();
-        let rows: Vec<ClaimMismatchRow> = mismatched
+        mismatched
             .iter()
             .map(|v| ClaimMismatchRow {
                 client_id: client.to_owned(),
@@ -119,8 +120,7 @@ impl GuessStop {
                 value_hash: self.hash(client, subject, v),
                 at: at.clone(),
             })
-            .collect();
-        Ok(self.store.record_claim_mismatches(&rows).await?)
+            .collect()
     }
 
     /// Deletes rows that left every window, now and then.
