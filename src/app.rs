@@ -180,6 +180,8 @@ impl Application {
                 let sealer = Sealer { key: checkpoint_key, every: settings.audit.checkpoint_every };
                 final_sealer = Some((store.clone(), sealer.clone()));
                 let interval = Duration::from_secs(settings.audit.checkpoint_interval_seconds);
+                metrics.audit_checkpoint_interval.set(interval.as_secs() as i64);
+                background.push(tokio::spawn(crate::audit::signing_lag::watch(store.clone(), metrics.clone())));
                 let (audit, mut audit_tasks) =
                     AuditLog::start(store, settings.store.max_batch, sealer, interval, metrics.clone())?;
                 // The writer comes first (see AuditLog::start); the checkpoint

@@ -98,7 +98,9 @@ impl Dispatcher {
         // notifications (replies, such as the STOP confirmation itself, still go).
         if m.kind == "notification" && self.store.sms_is_opted_out(&m.to_e164).await? {
             let at = format_rfc3339(OffsetDateTime::now_utc());
-            self.store.sms_mark_retry(&m.id, m.attempts, None, "recipient opted out", &at).await?;
+            if self.store.sms_mark_retry(&m.id, m.attempts, None, "recipient opted out", &at).await? {
+                self.metrics.sms_final.with_label_values(&["opted_out"]).inc();
+            }
             return Ok(None);
         }
         let submission = Submission {
@@ -128,7 +130,9 @@ impl Dispatcher {
                             + next_try_after(Duration::from_millis(500), attempts, Duration::from_secs(300)),
                     )
                 });
-                self.store.sms_mark_retry(&m.id, attempts, next.as_deref(), error, &at).await?;
+                if self.store.sms_mark_retry(&m.id, attempts, next.as_deref(), error, &at).await? {
+                    self.metrics.sms_final.with_label_values(&["failed"]).inc();
+                }
             }
         }
         Ok(None)

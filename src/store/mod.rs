@@ -356,6 +356,17 @@ pub struct SmsDelivery {
     pub error: Option<String>,
 }
 
+/// What a delivery report did to its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryEffect {
+    /// No such message.
+    Unknown,
+    /// The message took the report's status.
+    Moved,
+    /// The message had that status already (a report repeated by the SMSC).
+    Again,
+}
+
 /// The SMSC took a message.
 #[derive(Debug, Clone)]
 pub struct SmsSent {
@@ -424,7 +435,8 @@ impl Store {
         dispatch!(self, s => s.sms_record_sent(sent).await)
     }
 
-    /// Records a failed attempt: retry at `next_at`, or `failed` when `next_at` is None.
+    /// Records a failed attempt: retry at `next_at`, or `failed` when `next_at`
+    /// is None; whether the message became `failed` by this call.
     pub async fn sms_mark_retry(
         &self,
         id: &str,
@@ -432,12 +444,12 @@ impl Store {
         next_at: Option<&str>,
         error: &str,
         at: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.sms_mark_retry(id, attempts, next_at, error, at).await)
     }
 
-    /// Applies delivery reports in one transaction; per report, false if its message is unknown.
-    pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<bool>, StoreError> {
+    /// Applies delivery reports in one transaction; what each did.
+    pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<DeliveryEffect>, StoreError> {
         dispatch!(self, s => s.sms_deliveries(reports).await)
     }
 
