@@ -40,6 +40,21 @@ pub enum StoreError {
     Unavailable,
     #[error("unsupported store url: {0}")]
     Url(String),
+    /// Migrations go forward only: a store a newer release has migrated is not opened.
+    #[error(
+        "the store's schema is at migration {found}, newer than this binary knows (up to {known}): a newer release \
+         has migrated it; run that release, or restore the backup taken before the upgrade"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+/// Refuses a store whose newest applied migration (`found`) is past the last of `known`.
+fn refuse_newer_schema(found: Option<i64>, known: &[(i64, &str)]) -> Result<(), StoreError> {
+    let known = known.last().map_or(0, |(v, _)| *v);
+    match found {
+        Some(found) if found > known => Err(StoreError::SchemaTooNew { found, known }),
+        _ => Ok(()),
+    }
 }
 
 /// A stored signing key (PKCS#8 PEM).
