@@ -12,8 +12,11 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// A series and what its value must satisfy.
+type Want<'a> = (&'a str, fn(f64) -> bool);
+
 /// Scrapes until every `(series, want)` holds, or fails after `within`, naming what it saw.
-async fn wait_for(app: &TestApp, want: &[(&str, fn(f64) -> bool)], within: Duration) -> String {
+async fn wait_for(app: &TestApp, want: &[Want<'_>], within: Duration) -> String {
     let deadline = Instant::now() + within;
     loop {
         let text = scrape(app).await;
