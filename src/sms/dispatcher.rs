@@ -35,19 +35,21 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    /// Runs rounds until `stop`, which ends it after the round in progress
+    /// (its submissions recorded).
+    pub fn spawn(self, mut stop: crate::shutdown::Stop) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let rate = NonZeroU32::new(self.settings.messages_per_second).unwrap_or(NonZeroU32::MIN);
             let limiter: Arc<DefaultDirectRateLimiter> =
                 Arc::new(governor::RateLimiter::direct(Quota::per_second(rate)));
             let me = Arc::new(self);
-            loop {
+            while !stop.is_set() {
                 match me.round(&limiter).await {
-                    Ok(0) => tokio::time::sleep(me.settings.tick).await,
+                    Ok(0) => stop.pause(me.settings.tick).await,
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "sms dispatch round failed; will retry");
-                        tokio::time::sleep(me.settings.tick).await;
+                        stop.pause(me.settings.tick).await;
                     }
                 }
             }
