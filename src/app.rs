@@ -34,8 +34,9 @@ pub struct Application {
     pub sandbox_addr: Option<SocketAddr>,
     pub tls: bool,
     server: actix_web::dev::Server,
-    /// Loops that run until aborted (registry workers, probes, tickers).
-    background: Vec<tokio::task::JoinHandle<()>>,
+    /// Loops that run until aborted (probes, tickers), and the registry
+    /// workers, which stop after their round.
+    tasks: crate::shutdown::Tasks,
     /// The group-commit writers: they end by themselves, having committed
     /// what they hold, once the server (and so every handler) is gone.
     writers: Vec<tokio::task::JoinHandle<()>>,
@@ -129,6 +130,8 @@ impl Application {
         // Counted by the process-wide logger (see telemetry), shown by every gateway.
         let _ = metrics.registry.register(Box::new(crate::telemetry::malformed_requests().clone()));
         let mut background = Vec::new();
+        let (stop_workers, stop) = crate::shutdown::Stop::new();
+        let mut workers = Vec::new();
 
         let mut sandbox_handle = None;
         let sandbox_addr = if settings.sandbox.enabled {
@@ -180,6 +183,8 @@ impl Application {
                 let sealer = Sealer { key: checkpoint_key, every: settings.audit.checkpoint_every };
                 final_sealer = Some((store.clone(), sealer.clone()));
                 let interval = Duration::from_secs(settings.audit.checkpoint_interval_seconds);
+                metrics.audit_checkpoint_interval.set(interval.as_secs() as i64);
+                background.push(tokio::spawn(crate::audit::signing_lag::watch(store.clone(), metrics.clone())));
                 let (audit, mut audit_tasks) =
                     AuditLog::start(store, settings.store.max_batch, sealer, interval, metrics.clone())?;
                 // The writer comes first (see AuditLog::start); the checkpoint
@@ -213,7 +218,7 @@ impl Application {
             security: security.clone(),
             smsc: smsc.clone(),
         };
-        background.push(
+        workers.push(
             Dispatcher {
                 store: audit.store().clone(),
                 metrics: metrics.clone(),
@@ -227,7 +232,7 @@ impl Application {
                     lease: Duration::from_secs(settings.store.lease_seconds),
                 },
             }
-            .spawn(),
+            .spawn(stop.clone()),
         );
         let templates_path = &settings.sms.templates_file;
         let templates_text =
@@ -241,7 +246,7 @@ impl Application {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
             .build()?;
-        background.push(
+        workers.push(
             SecurityWorker {
                 store: audit.store().clone(),
                 directorate: Arc::new(SecurityDirectorate::new(client, &base)),
@@ -253,7 +258,7 @@ impl Application {
                     ..WorkerSettings::default()
                 },
             }
-            .spawn(),
+            .spawn(stop),
         );
 
         let (acceptor, acceptor_tasks) =
@@ -345,15 +350,16 @@ impl Application {
             });
         }
         let server = server.run();
-        Ok(Application { addr, sandbox_addr, tls, server, background, writers, sealer: final_sealer, drain, plan })
+        let tasks = crate::shutdown::Tasks { background, workers, stop: stop_workers };
+        Ok(Application { addr, sandbox_addr, tls, server, tasks, writers, sealer: final_sealer, drain, plan })
     }
 
     /// Serves until the server is stopped (see [`Application::stop_handle`]),
     /// then stops background work as a shutdown does.
     pub async fn run(self) -> std::io::Result<()> {
-        let Application { server, background, writers, sealer, plan, .. } = self;
+        let Application { server, tasks, writers, sealer, plan, .. } = self;
         let result = server.await;
-        crate::shutdown::finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
+        crate::shutdown::finish(tasks, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
         result
     }
 
@@ -361,13 +367,13 @@ impl Application {
     /// [`crate::shutdown`]): the exit status of the process.
     pub async fn serve_until_signal(self, mut signals: crate::shutdown::Signals) -> std::process::ExitCode {
         use std::process::ExitCode;
-        let Application { server, background, writers, sealer, drain, plan, .. } = self;
+        let Application { server, tasks, writers, sealer, drain, plan, .. } = self;
         let handle = server.handle();
         let mut server = std::pin::pin!(server);
         let received = tokio::select! {
             result = &mut server => {
                 // The server ended by itself: stop the rest, report why.
-                crate::shutdown::finish(background, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
+                crate::shutdown::finish(tasks, writers, sealer, tokio::time::Instant::now() + plan.grace).await;
                 return match result {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -404,7 +410,7 @@ impl Application {
                 result
             }
         };
-        let flushed = crate::shutdown::finish(background, writers, sealer, deadline).await;
+        let flushed = crate::shutdown::finish(tasks, writers, sealer, deadline).await;
         match (result, flushed) {
             (Ok(()), true) => {
                 tracing::info!("shut down cleanly");
@@ -421,7 +427,8 @@ impl Application {
     /// A handle that stops this gateway (server and background work), as a
     /// process exit would, for tests of restarts.
     pub fn stop_handle(&self) -> StopHandle {
-        let tasks = self.background.iter().chain(&self.writers).map(|t| t.abort_handle()).collect();
+        let tasks = self.tasks.background.iter().chain(&self.tasks.workers).chain(&self.writers);
+        let tasks = tasks.map(|t| t.abort_handle()).collect();
         StopHandle { server: self.server.handle(), tasks }
     }
 

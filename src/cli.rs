@@ -211,7 +211,8 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
     if !files.0.is_empty() {
         return fail(format!("invalid configuration:\n{files}"));
     }
-    crate::telemetry::init(&settings.log.level, &settings.log.format);
+    let export =
+        crate::telemetry::init_exporting(&settings.log.level, &settings.log.format, &settings.telemetry.otlp_endpoint);
     match hardening_problems(&settings) {
         Ok(problems) if !problems.is_empty() => return fail(format!("refusing to start: {}", problems.join("; "))),
         Ok(_) => {}
@@ -227,7 +228,11 @@ async fn serve(config: Option<PathBuf>) -> ExitCode {
         Err(e) => return fail(format!("cannot start: {e:#}")),
     };
     tracing::info!(api = %app.base_url(), sandbox = ?app.sandbox_addr, "bawaba serving");
-    app.serve_until_signal(signals).await
+    let code = app.serve_until_signal(signals).await;
+    if let Some(export) = export {
+        export.shutdown().await;
+    }
+    code
 }
 
 async fn sandbox(listen: SocketAddr) -> ExitCode {

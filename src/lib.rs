@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod otlp;
 pub mod receipts;
 pub mod resilience;
 pub mod security;

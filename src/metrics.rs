@@ -19,6 +19,14 @@ pub struct Metrics {
     pub audit_commit_seconds: Histogram,
     pub store_up: IntGauge,
     pub sms_outbox: IntGauge,
+    /// Messages by the final status they reached (see [`SMS_FINAL`]).
+    pub sms_final: IntCounterVec,
+    /// The signing lag of the audit chain (`audit::signing_lag`): events
+    /// past the last signed checkpoint, the age of the oldest of them, and
+    /// the configured `audit.checkpoint_interval_seconds` to compare it with.
+    pub audit_unsigned_events: IntGauge,
+    pub audit_unsigned_age: IntGauge,
+    pub audit_checkpoint_interval: IntGauge,
     pub check_digit: IntCounterVec,
     pub auth_denied_unrecorded: IntCounter,
     /// Receipts issued, and verifications by result (`valid` or a refusal
@@ -31,6 +39,12 @@ pub struct Metrics {
     pub oidc_jwks_key_age: IntGaugeVec,
     pub oidc_tokens_refused: IntCounterVec,
 }
+
+/// The final statuses an SMS is counted under: `delivered` and `undelivered`
+/// as the SMSC's delivery reports say, `failed` when the SMSC did not accept
+/// it before `sms.give_up_after_seconds`, `opted_out` when it was withheld
+/// because the citizen had sent STOP (shown as `failed` by the API).
+pub const SMS_FINAL: [&str; 4] = ["delivered", "undelivered", "failed", "opted_out"];
 
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -86,6 +100,32 @@ impl Metrics {
             )),
             store_up: reg!(IntGauge::new("store_up", "1 when the store takes writes")),
             sms_outbox: reg!(IntGauge::new("sms_outbox_queued", "SMS messages waiting in the outbox")),
+            sms_final: {
+                let c = reg!(IntCounterVec::new(
+                    Opts::new(
+                        "sms_final_total",
+                        "SMS messages by the final status they reached: delivered, undelivered, failed, opted_out"
+                    ),
+                    &["status"]
+                ));
+                // Exported from the start, so that a share over them is never absent.
+                for status in SMS_FINAL {
+                    c.with_label_values(&[status]);
+                }
+                c
+            },
+            audit_unsigned_events: reg!(IntGauge::new(
+                "audit_unsigned_events",
+                "Audit events past the last signed checkpoint"
+            )),
+            audit_unsigned_age: reg!(IntGauge::new(
+                "audit_unsigned_age_seconds",
+                "Age of the oldest audit event not covered by a signed checkpoint (0: every event is)"
+            )),
+            audit_checkpoint_interval: reg!(IntGauge::new(
+                "audit_checkpoint_interval_seconds",
+                "audit.checkpoint_interval_seconds: the head is signed at least this often"
+            )),
             check_digit: reg!(IntCounterVec::new(
                 Opts::new(
                     "national_id_check_digit_total",

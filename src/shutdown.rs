@@ -5,9 +5,10 @@
 //! `server.shutdown_drain_seconds` the listener still accepts and serves (a
 //! load balancer that checks readiness stops sending meanwhile); then it stops
 //! accepting, keep-alive connections close after their current answer, and
-//! calls in flight finish. Once the server has stopped, the group-commit
-//! writers (audit log, SMS outbox) commit what they hold and end, the chain
-//! head is signed, and the other background loops stop: all within
+//! calls in flight finish. Once the server has stopped, the SMS dispatcher
+//! and the security worker finish the round they are in and end, the
+//! group-commit writers (audit log, SMS outbox) commit what they hold and end,
+//! the chain head is signed, and the other background loops stop: all within
 //! `server.shutdown_grace_seconds` of the signal. A second signal meanwhile
 //! exits at once with status 128 + its number; what was committed stays
 //! committed (every 2xx was answered after its commit).
@@ -111,22 +112,77 @@ impl Signals {
     }
 }
 
-/// Stops the background loops, waits (until `deadline`) for the writers to
-/// commit what they hold and end, and signs the chain head. Whether the
-/// writers ended in time.
+/// Asks the workers that hand work to others (the SMS dispatcher, the
+/// security worker) to stop after the round they are in, so that what they
+/// sent is also recorded: an SMS the SMSC took is marked sent, not left
+/// claimed for another replica to submit again after the lease.
+#[derive(Debug, Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+/// The sending half of [`Stop`]: [`finish`] raises it.
+#[derive(Debug)]
+pub struct StopSender(tokio::sync::watch::Sender<bool>);
+
+impl Stop {
+    pub fn new() -> (StopSender, Stop) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (StopSender(tx), Stop(rx))
+    }
+
+    /// Whether the worker should end now (between two rounds).
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps for `pause`, or less if a stop comes meanwhile.
+    pub async fn pause(&mut self, pause: std::time::Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = self.0.wait_for(|stop| *stop) => {}
+        }
+    }
+}
+
+impl StopSender {
+    pub fn raise(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// The loops of a gateway, by how they end.
+pub(crate) struct Tasks {
+    /// Aborted where they stand (probes, tickers, cleanups).
+    pub background: Vec<tokio::task::JoinHandle<()>>,
+    /// Told to stop and awaited (see [`Stop`]); aborted at the deadline.
+    pub workers: Vec<tokio::task::JoinHandle<()>>,
+    pub stop: StopSender,
+}
+
+/// Stops the workers after their round and the other background loops at
+/// once, waits (until `deadline`) for the writers to commit what they hold
+/// and end, and signs the chain head. Whether the writers ended in time.
 pub(crate) async fn finish(
-    background: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Tasks,
     writers: Vec<tokio::task::JoinHandle<()>>,
     sealer: Option<(crate::store::Store, crate::audit::Sealer)>,
     deadline: tokio::time::Instant,
 ) -> bool {
-    // A claimed SMS or security check that a loop leaves half done is taken
-    // up again after its lease, as after a crash.
+    let Tasks { background, workers, stop } = tasks;
+    stop.raise();
     for task in &background {
         task.abort();
     }
     for task in background {
         let _ = task.await;
+    }
+    // A worker still in its round at the deadline is cut: what it claimed is
+    // taken up again after its lease, as after a crash.
+    let aborts: Vec<_> = workers.iter().map(|t| t.abort_handle()).collect();
+    if tokio::time::timeout_at(deadline, futures::future::join_all(workers)).await.is_err() {
+        tracing::warn!("shutting down: a background worker did not finish its round within the grace period");
+        for a in aborts {
+            a.abort();
+        }
     }
     let all = futures::future::join_all(writers);
     let ended = match tokio::time::timeout_at(deadline, all).await {

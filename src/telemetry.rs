@@ -85,8 +85,30 @@ pub fn init(level: &str, format: &str) {
     init_with_writer(level, format, std::io::stderr);
 }
 
+/// [`init`], and trace export to `otlp_endpoint` unless it is empty (see
+/// [`crate::otlp`]): what to flush at exit.
+pub fn init_exporting(level: &str, format: &str, otlp_endpoint: &str) -> Option<crate::otlp::Export> {
+    let export = match crate::otlp::Export::start(otlp_endpoint) {
+        Ok(export) => export,
+        Err(e) => {
+            init(level, format);
+            tracing::error!(error = %e, "telemetry.otlp_endpoint: trace export not started");
+            return None;
+        }
+    };
+    init_layers(level, format, std::io::stderr, export.as_ref());
+    export
+}
+
 /// [`init`] writing somewhere else than stderr (tests read their own logs).
 pub fn init_with_writer<W>(level: &str, format: &str, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    init_layers(level, format, writer, None);
+}
+
+fn init_layers<W>(level: &str, format: &str, writer: W, export: Option<&crate::otlp::Export>)
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -94,6 +116,7 @@ where
     let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
     let fmt = if format == "pretty" { fmt.boxed() } else { fmt.json().flatten_event(true).boxed() };
     let subscriber = Registry::default()
+        .with(export.map(crate::otlp::Export::layer))
         .with(fmt.with_filter(filter.and(NotClientInput)))
         // Only ERROR and WARN callsites: actix's per-request trace lines stay disabled.
         .with(ClientInputLayer::default().with_filter(ClientInput));

@@ -6,6 +6,8 @@
 //! Kubernetes schemas, the nginx example by `nginx -t`. A missing tool is a
 //! failure, not a skip (`.ci/run` installs them).
 
+#[path = "deploy/alert_metrics.rs"]
+mod alert_metrics;
 #[path = "common/nginx.rs"]
 mod balancer;
 mod common;

@@ -18,6 +18,11 @@ struct Gateway {
 
 impl Gateway {
     async fn start(grace: u64, drain: u64) -> Gateway {
+        Self::start_with(grace, drain, &[]).await
+    }
+
+    /// [`Gateway::start`] with more `BAWABA__…` variables.
+    async fn start_with(grace: u64, drain: u64, env: &[(&str, &str)]) -> Gateway {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let sandbox = connectors::sandbox::Sandbox::new(None);
         let (addr, serve) = sandbox.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -42,6 +47,7 @@ impl Gateway {
         for r in ["national_id", "commercial_register", "real_estate", "security", "smsc"] {
             cmd.env(format!("BAWABA__REGISTRIES__{}__BASE_URL", r.to_uppercase()), &sandbox);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().expect("gateway starts");
         let gateway = Gateway { child, base: format!("http://127.0.0.1:{port}"), dir, sandbox };
         let http = reqwest::Client::new();
@@ -390,4 +396,46 @@ async fn a_second_sigterm_exits_at_once_and_loses_nothing_committed() {
     assert!(answered.iter().all(|id| ids.contains(id)), "every 2xx kept its event");
     let (ok, text, errors) = gateway.cli(&["audit", "verify"]);
     assert!(ok && text.contains("intact"), "{text}{errors}");
+}
+
+/// The SMS dispatcher is not cut at SIGTERM: the round it is in finishes, so
+/// a message the SMSC took is recorded as sent (an abort would leave it
+/// claimed, for this or another replica to submit again after the lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_sms_dispatcher_finish_its_round_and_record_what_it_sent() {
+    let mut gateway = Gateway::start_with(10, 0, &[("BAWABA__REGISTRIES__SMSC__TIMEOUT_MS", "8000")]).await;
+    let http = reqwest::Client::new();
+    let token = gateway.token(&http).await;
+    // The SMSC takes 3 s to answer: the round is in flight when the signal comes.
+    let fault = json!({"registry": "smsc", "latency_ms": 3000});
+    assert!(http.post(format!("{}/_faults", gateway.sandbox)).json(&fault).send().await.unwrap().status().is_success());
+    let sms = json!({"to": "01001234567", "template": "request_status", "lang": "en",
+        "params": {"case_ref": "SHR-2025-000123", "status": "approved", "center": "Zagazig"},
+        "context": {"operator_id": "EMP-1001", "purpose": "status_notification", "case_ref": "SHR-2025-000123"}});
+    let r = http
+        .post(format!("{}/v1/sms", gateway.base))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "in-flight")
+        .json(&sms)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let signalled = Instant::now();
+    gateway.signal("TERM");
+    assert_eq!(gateway.exit_code(Duration::from_secs(15)).await, Some(0));
+    assert!(signalled.elapsed() > Duration::from_millis(1500), "it waited for the SMSC: {:?}", signalled.elapsed());
+
+    use sqlx::Connection;
+    let db = format!("sqlite://{}", gateway.dir.path().join("bawaba.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    let (status, attempts): (String, i64) = sqlx::query_as("SELECT status, attempts FROM sms_messages WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!((status.as_str(), attempts), ("sent", 1), "the submission the SMSC took is recorded");
 }

@@ -3,6 +3,8 @@
 //! in the log lines of its request; a malformed or 10 KB one is ignored and a
 //! new trace started; no audit event holds a trace id.
 mod common;
+#[path = "tracing/otlp.rs"]
+mod otlp;
 
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -48,6 +50,42 @@ fn received(seen: &Mutex<Vec<u8>>) -> Vec<String> {
         .collect()
 }
 
+/// `bawaba serve` on `port` with its store in `dir`, its registries in the
+/// sandbox at `sandbox_url` (the national-ID registry through `relay`), logs
+/// on a pipe, and `env` besides.
+fn gateway(
+    port: u16,
+    dir: &std::path::Path,
+    sandbox_url: &str,
+    relay: &str,
+    env: &[(&str, &str)],
+) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(BIN);
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("BAWABA__")) {
+        cmd.env_remove(name);
+    }
+    cmd.arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .env("BAWABA__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("BAWABA__SANDBOX__ENABLED", "false")
+        .env("BAWABA__STORE__URL", format!("sqlite://{}", dir.join("bawaba.db").display()))
+        .env("BAWABA__AUDIT__CHECKPOINT_KEY_FILE", dir.join("checkpoint-key.pem"))
+        .env("BAWABA__RECEIPTS__KEY_FILE", dir.join("receipt-key.pem"))
+        .env("BAWABA__LOG__LEVEL", "info")
+        .env("BAWABA__LOG__FORMAT", "json")
+        .env("BAWABA__REGISTRIES__NATIONAL_ID__BACKOFF_MAX_ELAPSED_MS", "300")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for r in ["commercial_register", "real_estate", "security", "smsc"] {
+        cmd.env(format!("BAWABA__REGISTRIES__{}__BASE_URL", r.to_uppercase()), sandbox_url);
+    }
+    cmd.env("BAWABA__REGISTRIES__NATIONAL_ID__BASE_URL", relay);
+    cmd.spawn().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_traceparent_reaches_the_registry_and_the_logs_but_never_the_audit_log() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -59,29 +97,7 @@ async fn a_traceparent_reaches_the_registry_and_the_logs_but_never_the_audit_log
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut cmd = tokio::process::Command::new(BIN);
-    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("BAWABA__")) {
-        cmd.env_remove(name);
-    }
-    cmd.arg("serve")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("RUST_LOG")
-        .env("BAWABA__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("BAWABA__SANDBOX__ENABLED", "false")
-        .env("BAWABA__STORE__URL", format!("sqlite://{}", dir.path().join("bawaba.db").display()))
-        .env("BAWABA__AUDIT__CHECKPOINT_KEY_FILE", dir.path().join("checkpoint-key.pem"))
-        .env("BAWABA__RECEIPTS__KEY_FILE", dir.path().join("receipt-key.pem"))
-        .env("BAWABA__LOG__LEVEL", "info")
-        .env("BAWABA__LOG__FORMAT", "json")
-        .env("BAWABA__REGISTRIES__NATIONAL_ID__BACKOFF_MAX_ELAPSED_MS", "300")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for r in ["commercial_register", "real_estate", "security", "smsc"] {
-        cmd.env(format!("BAWABA__REGISTRIES__{}__BASE_URL", r.to_uppercase()), &sandbox_url);
-    }
-    cmd.env("BAWABA__REGISTRIES__NATIONAL_ID__BASE_URL", &relay);
-    let mut child = cmd.spawn().unwrap();
+    let mut child = gateway(port, dir.path(), &sandbox_url, &relay, &[]);
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = lines.clone();
     let stderr = child.stderr.take().unwrap();

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod export;
 pub mod report;
 pub mod signals;
+pub mod signing_lag;
 pub mod stats;
 mod writer;
 

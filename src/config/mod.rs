@@ -37,6 +37,7 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
     pub sms: SmsSettings,
     pub audit: AuditSettings,
     pub receipts: ReceiptsSettings,
@@ -161,6 +162,27 @@ pub struct LogSettings {
     pub level: String,
     /// `json` or `pretty`.
     pub format: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TelemetrySettings {
+    /// The OTLP/HTTP (protobuf) traces endpoint of a collector, e.g.
+    /// `http://127.0.0.1:4318/v1/traces`; empty: no trace export.
+    pub otlp_endpoint: String,
+}
+
+/// Why `telemetry.otlp_endpoint` is not usable, if it is not.
+pub fn otlp_endpoint_problem(endpoint: &str) -> Option<&'static str> {
+    if endpoint.is_empty() {
+        return None;
+    }
+    match url::Url::parse(endpoint) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => None,
+        _ => Some(
+            "must be the http:// or https:// URL of a collector's OTLP traces endpoint \
+             (e.g. http://127.0.0.1:4318/v1/traces), or empty for no export",
+        ),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -353,6 +375,9 @@ impl Settings {
         }
         if self.sms.sender.is_empty() || !self.sms.sender.bytes().all(|b| b.is_ascii_alphanumeric()) {
             p.push("sms.sender", &self.sms.sender, "must be a short code or alphanumeric sender");
+        }
+        if let Some(fix) = otlp_endpoint_problem(&self.telemetry.otlp_endpoint) {
+            p.push("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint, fix);
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             p.push("log.format", &self.log.format, "must be json or pretty");
@@ -553,5 +578,18 @@ mod tests {
     fn a_value_of_the_wrong_type_names_its_key() {
         let problems = Settings::load_from(None, &env(&[("BAWABA__SERVER__LISTEN", "not-an-address")])).unwrap_err();
         assert_eq!(problems.0[0].key, "server.listen");
+    }
+
+    #[test]
+    fn an_otlp_endpoint_is_empty_or_an_http_url() {
+        assert_eq!(otlp_endpoint_problem(""), None);
+        assert_eq!(otlp_endpoint_problem("http://127.0.0.1:4318/v1/traces"), None);
+        assert_eq!(otlp_endpoint_problem("https://collector.example/v1/traces"), None);
+        for bad in ["127.0.0.1:4318", "grpc://collector:4317", "file:///tmp/x", "http://", "not a url"] {
+            assert!(otlp_endpoint_problem(bad).is_some(), "{bad}");
+        }
+        let problems = Settings::load_from(None, &env(&[("BAWABA__TELEMETRY__OTLP_ENDPOINT", "udp://x")])).unwrap_err();
+        let text = problems.to_string();
+        assert!(text.contains("telemetry.otlp_endpoint") && text.contains("OTLP traces endpoint"), "{text}");
     }
 }

@@ -312,13 +312,17 @@ pub async fn delivery_report(
     let message = message.ok_or(ApiError::NotFound)?;
     note.update(|n| n.subject = Some(message.to_e164.clone()));
     let error = report.error.as_deref().map(|e| e.chars().take(200).collect::<String>());
-    state
+    let status = if delivered { "delivered" } else { "undelivered" };
+    let applied = state
         .sms
         .acceptor
         .delivery(SmsDelivery { id: message.id.clone(), delivered, at: report.at.clone(), error })
         .await?;
-    Ok(HttpResponse::Ok()
-        .json(DeliveryApplied { id: message.id, status: if delivered { "delivered" } else { "undelivered" } }))
+    // Counted once per message and status, not per report the SMSC repeats.
+    if applied == crate::store::DeliveryEffect::Moved {
+        state.metrics.sms_final.with_label_values(&[status]).inc();
+    }
+    Ok(HttpResponse::Ok().json(DeliveryApplied { id: message.id, status }))
 }
 
 #[utoipa::path(

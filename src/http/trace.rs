@@ -74,15 +74,34 @@ impl TraceContext {
     }
 }
 
+/// With trace export on: the request's exported span joined to the caller's
+/// trace (or a new one), and its ids as this gateway's trace context.
+fn exported(span: &tracing::Span, values: &[&str]) -> Option<TraceContext> {
+    let parent = match values {
+        [one] => parse(one).map(|(trace_id, flags)| (trace_id, one[36..52].to_owned(), flags)),
+        _ => None,
+    };
+    let parent = parent.as_ref().map(|(t, p, f)| (t.as_str(), p.as_str(), f.as_str()));
+    let (trace_id, span_id, flags) = crate::otlp::join(span, parent)?;
+    Some(TraceContext { trace_id, span_id, flags })
+}
+
 pub async fn traced(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let values: Vec<&str> = req.headers().get_all("traceparent").map(|v| v.to_str().unwrap_or_default()).collect();
-    let trace = TraceContext::from_header(&values);
     let request_id = req.extensions().get::<super::context::RequestContext>().map(|c| c.id.clone()).unwrap_or_default();
-    let span =
-        tracing::info_span!("request", trace_id = %trace.trace_id, span_id = %trace.span_id, request_id = %request_id);
+    let span = tracing::info_span!(
+        "request",
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        request_id = %request_id
+    );
+    let trace = if crate::otlp::exporting() { exported(&span, &values) } else { None }
+        .unwrap_or_else(|| TraceContext::from_header(&values));
+    span.record("trace_id", trace.trace_id.as_str());
+    span.record("span_id", trace.span_id.as_str());
     let traceparent = trace.traceparent();
     req.extensions_mut().insert(trace);
     connectors::trace::scope(traceparent, next.call(req).instrument(span)).await

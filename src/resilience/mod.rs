@@ -19,6 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 /// The pause before a background job's next try (a security-check poll, a
 /// callback, an SMS re-send): `base` doubled per attempt already made, at most
@@ -210,7 +211,10 @@ impl Guard {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let limit = self.policy.timeout.min(remaining);
             let t0 = Instant::now();
-            let outcome = match tokio::time::timeout(limit, attempt_fn()).await {
+            // One span an attempt, inside the request's (exported with it, see crate::otlp).
+            let span =
+                tracing::info_span!("registry_attempt", registry = name, attempt, result = tracing::field::Empty);
+            let outcome = match tokio::time::timeout(limit, attempt_fn()).instrument(span.clone()).await {
                 Ok(r) => r,
                 Err(_) => Err(UpstreamError::Timeout),
             };
@@ -222,6 +226,7 @@ impl Guard {
                 Err(UpstreamError::Malformed(_)) => "malformed",
                 Err(UpstreamError::Rejected(_)) => "rejected",
             };
+            span.record("result", label);
             self.metrics.registry_calls.with_label_values(&[name, label]).inc();
             let err = match outcome {
                 Ok(value) => return Ok(value),

@@ -52,16 +52,18 @@ fn at(after: Duration) -> String {
 }
 
 impl SecurityWorker {
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    /// Runs a round every tick until `stop`, which ends it after the round
+    /// in progress (its decisions and callbacks recorded).
+    pub fn spawn(self, mut stop: crate::shutdown::Stop) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let me = Arc::new(self);
-            let mut tick = tokio::time::interval(me.settings.tick);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
+            let mut next = tokio::time::Instant::now();
+            while !stop.is_set() {
                 if let Err(e) = me.round().await {
                     tracing::warn!(error = %e, "security worker round failed; will retry");
                 }
+                next = (next + me.settings.tick).max(tokio::time::Instant::now());
+                stop.pause(next.saturating_duration_since(tokio::time::Instant::now())).await;
             }
         })
     }

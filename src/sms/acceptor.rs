@@ -3,13 +3,13 @@
 //! calls share one transaction, so the outbox takes many writes per fsync.
 
 use crate::store::group::Batcher;
-use crate::store::{IdempotencyKey, SmsAccept, SmsDelivery, SmsMessageRow, Store, StoreError};
+use crate::store::{DeliveryEffect, IdempotencyKey, SmsAccept, SmsDelivery, SmsMessageRow, Store, StoreError};
 use tokio::task::JoinHandle;
 
 #[derive(Clone)]
 pub struct SmsAcceptor {
     accepts: Batcher<(Option<IdempotencyKey>, SmsMessageRow), SmsAccept>,
-    deliveries: Batcher<SmsDelivery, bool>,
+    deliveries: Batcher<SmsDelivery, DeliveryEffect>,
 }
 
 impl SmsAcceptor {
@@ -31,8 +31,8 @@ impl SmsAcceptor {
         self.accepts.submit((key, message)).await
     }
 
-    /// Applies one delivery report; false when the message is unknown.
-    pub async fn delivery(&self, report: SmsDelivery) -> Result<bool, StoreError> {
+    /// Applies one delivery report: what it did to its message.
+    pub async fn delivery(&self, report: SmsDelivery) -> Result<DeliveryEffect, StoreError> {
         self.deliveries.submit(report).await
     }
 }

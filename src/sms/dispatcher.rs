@@ -35,19 +35,21 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    /// Runs rounds until `stop`, which ends it after the round in progress
+    /// (its submissions recorded).
+    pub fn spawn(self, mut stop: crate::shutdown::Stop) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let rate = NonZeroU32::new(self.settings.messages_per_second).unwrap_or(NonZeroU32::MIN);
             let limiter: Arc<DefaultDirectRateLimiter> =
                 Arc::new(governor::RateLimiter::direct(Quota::per_second(rate)));
             let me = Arc::new(self);
-            loop {
+            while !stop.is_set() {
                 match me.round(&limiter).await {
-                    Ok(0) => tokio::time::sleep(me.settings.tick).await,
+                    Ok(0) => stop.pause(me.settings.tick).await,
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "sms dispatch round failed; will retry");
-                        tokio::time::sleep(me.settings.tick).await;
+                        stop.pause(me.settings.tick).await;
                     }
                 }
             }
@@ -98,7 +100,9 @@ impl Dispatcher {
         // notifications (replies, such as the STOP confirmation itself, still go).
         if m.kind == "notification" && self.store.sms_is_opted_out(&m.to_e164).await? {
             let at = format_rfc3339(OffsetDateTime::now_utc());
-            self.store.sms_mark_retry(&m.id, m.attempts, None, "recipient opted out", &at).await?;
+            if self.store.sms_mark_retry(&m.id, m.attempts, None, "recipient opted out", &at).await? {
+                self.metrics.sms_final.with_label_values(&["opted_out"]).inc();
+            }
             return Ok(None);
         }
         let submission = Submission {
@@ -128,7 +132,9 @@ impl Dispatcher {
                             + next_try_after(Duration::from_millis(500), attempts, Duration::from_secs(300)),
                     )
                 });
-                self.store.sms_mark_retry(&m.id, attempts, next.as_deref(), error, &at).await?;
+                if self.store.sms_mark_retry(&m.id, attempts, next.as_deref(), error, &at).await? {
+                    self.metrics.sms_final.with_label_values(&["failed"]).inc();
+                }
             }
         }
         Ok(None)

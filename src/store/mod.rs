@@ -41,6 +41,21 @@ pub enum StoreError {
     Unavailable,
     #[error("unsupported store url: {0}")]
     Url(String),
+    /// Migrations go forward only: a store a newer release has migrated is not opened.
+    #[error(
+        "the store's schema is at migration {found}, newer than this binary knows (up to {known}): a newer release \
+         has migrated it; run that release, or restore the backup taken before the upgrade"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+/// Refuses a store whose newest applied migration (`found`) is past the last of `known`.
+fn refuse_newer_schema(found: Option<i64>, known: &[(i64, &str)]) -> Result<(), StoreError> {
+    let known = known.last().map_or(0, |(v, _)| *v);
+    match found {
+        Some(found) if found > known => Err(StoreError::SchemaTooNew { found, known }),
+        _ => Ok(()),
+    }
 }
 
 /// A stored signing key (PKCS#8 PEM).
@@ -357,6 +372,17 @@ pub struct SmsDelivery {
     pub error: Option<String>,
 }
 
+/// What a delivery report did to its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryEffect {
+    /// No such message.
+    Unknown,
+    /// The message took the report's status.
+    Moved,
+    /// The message had that status already (a report repeated by the SMSC).
+    Again,
+}
+
 /// The SMSC took a message.
 #[derive(Debug, Clone)]
 pub struct SmsSent {
@@ -425,7 +451,8 @@ impl Store {
         dispatch!(self, s => s.sms_record_sent(sent).await)
     }
 
-    /// Records a failed attempt: retry at `next_at`, or `failed` when `next_at` is None.
+    /// Records a failed attempt: retry at `next_at`, or `failed` when `next_at`
+    /// is None; whether the message became `failed` by this call.
     pub async fn sms_mark_retry(
         &self,
         id: &str,
@@ -433,12 +460,12 @@ impl Store {
         next_at: Option<&str>,
         error: &str,
         at: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         dispatch!(self, s => s.sms_mark_retry(id, attempts, next_at, error, at).await)
     }
 
-    /// Applies delivery reports in one transaction; per report, false if its message is unknown.
-    pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<bool>, StoreError> {
+    /// Applies delivery reports in one transaction; what each did.
+    pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<DeliveryEffect>, StoreError> {
         dispatch!(self, s => s.sms_deliveries(reports).await)
     }
 

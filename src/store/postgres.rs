@@ -275,6 +275,9 @@ impl PgStore {
             )
             .execute(&mut *conn)
             .await?;
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *conn).await?;
+            super::refuse_newer_schema(newest, schema::POSTGRES)?;
             for (version, sql) in schema::POSTGRES {
                 let mut tx = conn.begin().await?;
                 let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")

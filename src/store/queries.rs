@@ -27,7 +27,7 @@ macro_rules! shared_queries {
     ($store:ty, $db:ty, $row:ty) => {
         use super::queries::{CHECK_COLUMNS, CHECKPOINT_COLUMNS, EVENT_COLUMNS, SMS_COLUMNS};
         use super::{
-            ChainHead, IdempotencyKey, Page, SecurityCheckRow, SmsAccept, SmsDelivery, SmsHistoryRow, SmsMessageRow,
+            ChainHead, DeliveryEffect, IdempotencyKey, Page, SecurityCheckRow, SmsAccept, SmsDelivery, SmsHistoryRow, SmsMessageRow,
             SmsSent, StoreError, StoredKey,
         };
         use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent, Sealer};

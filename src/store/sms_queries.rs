@@ -121,8 +121,9 @@ macro_rules! sms_queries {
                 next_at: Option<&str>,
                 error: &str,
                 at: &str,
-            ) -> Result<(), StoreError> {
+            ) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write().await?;
+                let mut failed = false;
                 match next_at {
                     Some(next) => {
                         sqlx::query(
@@ -150,17 +151,21 @@ macro_rules! sms_queries {
                         if n == 1 {
                             Self::add_history(&mut tx, id, "failed", at, Some(error)).await?;
                         }
+                        failed = n == 1;
                     }
                 }
                 tx.commit().await?;
-                Ok(())
+                Ok(failed)
             }
 
-            pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<bool>, StoreError> {
+            pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<DeliveryEffect>, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let mut found = Vec::with_capacity(reports.len());
                 for r in reports {
                     let status = if r.delivered { "delivered" } else { "undelivered" };
+                    let sql = format!("SELECT status FROM sms_messages WHERE id = $1{}", Self::FOR_UPDATE);
+                    let before: Option<String> =
+                        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&r.id).fetch_optional(&mut *tx).await?;
                     // A report can overtake our own record of the send (a crash
                     // between the SMSC's answer and our commit): it moves a
                     // queued message too.
@@ -180,7 +185,11 @@ macro_rules! sms_queries {
                     if n == 1 {
                         Self::add_history(&mut tx, &r.id, status, &r.at, r.error.as_deref()).await?;
                     }
-                    found.push(n == 1);
+                    found.push(match before {
+                        _ if n != 1 => DeliveryEffect::Unknown,
+                        Some(s) if s == status => DeliveryEffect::Again,
+                        _ => DeliveryEffect::Moved,
+                    });
                 }
                 tx.commit().await?;
                 Ok(found)

@@ -113,6 +113,9 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         .execute(&mut *conn)
         .await?;
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *conn).await?;
+    super::refuse_newer_schema(newest, schema::SQLITE)?;
     for (version, sql) in schema::SQLITE {
         let mut tx = conn.begin().await?;
         let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")

@@ -1,0 +1,142 @@
+-- The SQLite schema of the previous landed release (commit a9c7a11):
+-- migrations 1-5 of src/store/schema.rs at that commit, verbatim, recorded in
+-- schema_migrations as that release recorded them. tests/upgrade.rs builds a
+-- store from it and tests/upgrade/rows.sql, then starts the current binary on it.
+
+CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+
+-- migration 1
+CREATE TABLE audit_events (
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
+    at           TEXT NOT NULL,
+    client_id    TEXT,
+    center_id    TEXT,
+    operator_id  TEXT,
+    action       TEXT NOT NULL,
+    subject      TEXT,
+    purpose      TEXT,
+    case_ref     TEXT,
+    outcome      TEXT NOT NULL,
+    http_status  INTEGER NOT NULL,
+    cache        TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL
+);
+CREATE INDEX audit_events_subject ON audit_events (subject, seq);
+CREATE INDEX audit_events_client ON audit_events (client_id, seq);
+CREATE INDEX audit_events_operator ON audit_events (operator_id, seq);
+CREATE INDEX audit_events_center ON audit_events (center_id, seq);
+CREATE INDEX audit_events_at ON audit_events (at);
+CREATE TABLE signing_keys (
+    kid          TEXT PRIMARY KEY,
+    private_pem  TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+);
+INSERT INTO schema_migrations (version, applied_at) VALUES (1, '2026-12-01 08:00:00');
+
+-- migration 2
+CREATE TABLE security_checks (
+    id                 TEXT PRIMARY KEY,
+    client_id          TEXT NOT NULL,
+    national_id        TEXT NOT NULL,
+    check_type         TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    ticket             TEXT,
+    submitted_at       TEXT NOT NULL,
+    decided_at         TEXT,
+    next_poll_at       TEXT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    callback_url       TEXT,
+    callback_state     TEXT,
+    callback_attempts  INTEGER NOT NULL DEFAULT 0,
+    next_callback_at   TEXT
+);
+CREATE INDEX security_checks_due ON security_checks (status, next_poll_at);
+CREATE INDEX security_checks_callbacks ON security_checks (callback_state, next_callback_at);
+INSERT INTO schema_migrations (version, applied_at) VALUES (2, '2026-12-01 08:00:00');
+
+-- migration 3
+CREATE TABLE sms_messages (
+    id               TEXT PRIMARY KEY,
+    client_id        TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    to_e164          TEXT NOT NULL,
+    case_ref         TEXT,
+    lang             TEXT NOT NULL,
+    status_key       TEXT,
+    text             TEXT NOT NULL,
+    encoding         TEXT NOT NULL,
+    segments         INTEGER NOT NULL,
+    status           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    created_at       TEXT NOT NULL,
+    sent_at          TEXT,
+    delivered_at     TEXT,
+    last_error       TEXT,
+    next_attempt_at  TEXT NOT NULL,
+    smsc_id          TEXT
+);
+CREATE INDEX sms_messages_due ON sms_messages (status, next_attempt_at);
+CREATE INDEX sms_messages_case ON sms_messages (to_e164, case_ref, created_at);
+CREATE INDEX sms_messages_smsc ON sms_messages (smsc_id);
+CREATE TABLE sms_history (
+    message_id  TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    detail      TEXT
+);
+CREATE INDEX sms_history_message ON sms_history (message_id, at);
+CREATE TABLE sms_idempotency (
+    client_id   TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    body_hash   TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (client_id, key)
+);
+CREATE TABLE sms_opt_outs (
+    phone  TEXT PRIMARY KEY,
+    at     TEXT NOT NULL
+);
+INSERT INTO schema_migrations (version, applied_at) VALUES (3, '2026-12-01 08:00:00');
+
+-- migration 4
+CREATE TABLE audit_head (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    seq             INTEGER NOT NULL,
+    hash            TEXT NOT NULL,
+    checkpoint_seq  INTEGER NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash, checkpoint_seq)
+SELECT 1, COALESCE((SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1), 0),
+       COALESCE((SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1), '0000000000000000000000000000000000000000000000000000000000000000'),
+       0;
+CREATE TABLE audit_checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    hash       TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    prev_seq   INTEGER NOT NULL,
+    key_id     TEXT NOT NULL,
+    signature  TEXT NOT NULL
+);
+CREATE TABLE audit_archives (
+    through_seq  INTEGER PRIMARY KEY,
+    file         TEXT NOT NULL,
+    sha256       TEXT NOT NULL,
+    at           TEXT NOT NULL
+);
+INSERT INTO schema_migrations (version, applied_at) VALUES (4, '2026-12-01 08:00:00');
+
+-- migration 5
+CREATE TABLE receipts (
+    id          TEXT PRIMARY KEY,
+    client_id   TEXT NOT NULL,
+    kid         TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    issued_at   TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE INDEX receipts_expiry ON receipts (expires_at);
+INSERT INTO schema_migrations (version, applied_at) VALUES (5, '2026-12-01 08:00:00');
