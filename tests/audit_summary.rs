@@ -65,13 +65,13 @@ fn event(i: u64) -> NewEvent {
     let k = i / 3;
     let (outcome, http_status) = OUTCOMES[(k % 8) as usize];
     let center = ["SHR-ZAG-01", "CAI-NSR-01", "ALX-MNT-02"][(k % 3) as usize];
-    let none = k % 11 == 0;
+    let none = k.is_multiple_of(11);
     NewEvent {
         id: format!("e-{i}"),
         at: bawaba::audit::format_rfc3339(at),
-        client_id: (k % 13 != 0).then(|| format!("client-{}", k % 3)),
+        client_id: (!k.is_multiple_of(13)).then(|| format!("client-{}", k % 3)),
         center_id: (!none).then(|| center.to_owned()),
-        operator_id: (!none && k % 5 != 0).then(|| format!("EMP-{}", 1000 + k % 7)),
+        operator_id: (!none && !k.is_multiple_of(5)).then(|| format!("EMP-{}", 1000 + k % 7)),
         action: Some(
             [Action::NationalIdVerify, Action::RealEstateVerify, Action::TokenIssue, Action::SmsSend][(k % 4) as usize],
         ),

@@ -16,7 +16,8 @@
 //! unique index cannot hold nulls); no center, client or operator ID is
 //! empty.
 //!
-//! A read is planned by [`plan`]: the whole UTC days of the window from the
+//! Its primary key leads with the day (a month of every center is one range);
+//! an index on (center, day) serves one center's month. A read is planned by [`plan`]: the whole UTC days of the window from the
 //! summary, the partial days at its ends from the events, and everything
 //! from the events when a filter is one the summary cannot answer
 //! (`subject`). Both give the same cells ([`StatsCell`]), bucketed alike.
@@ -99,6 +100,7 @@ pub(super) const SQLITE_MIGRATION: &str = concat!(
     ");\n",
     backfill!(),
     ";\n",
+    "CREATE INDEX audit_summary_center ON audit_summary (center_id, day);\n",
     r#"CREATE TRIGGER audit_summary_add AFTER INSERT ON audit_events BEGIN
 INSERT INTO audit_summary ("#,
     summary_columns!(),
@@ -129,6 +131,7 @@ pub(super) const POSTGRES_MIGRATION: &str = concat!(
     ");\n",
     backfill!(),
     ";\n",
+    "CREATE INDEX audit_summary_center ON audit_summary (center_id, day);\n",
     r#"CREATE FUNCTION audit_summary_add() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     INSERT INTO audit_summary ("#,
