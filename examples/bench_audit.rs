@@ -11,8 +11,12 @@
 //!
 //! ```sh
 //! cargo run --release --example bench_audit -- [--seconds 5] [--tasks 64,512] \
-//!     [--pg URL]... [--no-pg] [--dir DIR]
+//!     [--pg URL]... [--no-pg] [--dir DIR] [--without-summary]
 //! ```
+//!
+//! `--without-summary` measures every store a second time with the stats
+//! summary's triggers dropped (`store::audit_summary`): the writer as it was
+//! before the summary, a variant that exists only here, never a setting.
 //!
 //! `--pg URL` names a PostgreSQL server (default: `$BAWABA_BENCH_DATABASE_URL`,
 //! else `postgres://postgres@127.0.0.1:5432/test`); each measurement creates a
@@ -215,10 +219,33 @@ impl ScratchDb {
     }
 }
 
-/// One measurement through the product's writer on a fresh store.
-async fn real(url: &str, tasks: usize, seconds: Duration) -> anyhow::Result<Measured> {
+/// The stats summary's triggers, dropped (the variant without the summary).
+async fn drop_summary_triggers(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::raw_sql("DROP TRIGGER audit_summary_add; DROP TRIGGER audit_summary_remove").execute(&mut conn).await?;
+        conn.close().await?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql(
+            "DROP TRIGGER audit_summary_add ON audit_events; DROP TRIGGER audit_summary_remove ON audit_events",
+        )
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+/// One measurement through the product's writer on a fresh store (with or
+/// without the summary's triggers).
+async fn real(url: &str, tasks: usize, seconds: Duration, summary: bool) -> anyhow::Result<Measured> {
     let settings = bawaba::config::Settings::load_from(None, &[]).map_err(|p| anyhow::anyhow!("{p}"))?;
     let store = Store::open(url, &StoreOptions::default()).await?;
+    if !summary {
+        drop_summary_triggers(url).await?;
+    }
     let sealer = Sealer { key: Arc::new(CheckpointKey::generate()?), every: settings.audit.checkpoint_every };
     let metrics = Arc::new(Metrics::new());
     let (log, writer_tasks) = AuditLog::start(
@@ -246,6 +273,7 @@ struct Args {
     tasks: Vec<usize>,
     pg: Vec<String>,
     dir: std::path::PathBuf,
+    without_summary: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -254,6 +282,7 @@ fn parse_args() -> anyhow::Result<Args> {
         tasks: vec![64, 512],
         pg: vec![std::env::var("BAWABA_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into())],
         dir: std::env::temp_dir(),
+        without_summary: false,
     };
     let mut it = std::env::args().skip(1);
     let mut given_pg = false;
@@ -275,8 +304,10 @@ fn parse_args() -> anyhow::Result<Args> {
                 given_pg = true;
             }
             "--dir" => a.dir = value()?.into(),
+            "--without-summary" => a.without_summary = true,
             other => anyhow::bail!(
-                "unknown argument {other}; usage: bench_audit [--seconds 5] [--tasks 64,512] [--pg URL]... [--no-pg] [--dir DIR]"
+                "unknown argument {other}; usage: bench_audit [--seconds 5] [--tasks 64,512] [--pg URL]... [--no-pg] \
+                 [--dir DIR] [--without-summary]"
             ),
         }
     }
@@ -309,20 +340,27 @@ async fn main() -> anyhow::Result<()> {
     for (i, &tasks) in args.tasks.iter().enumerate() {
         eprintln!("  {tasks} appenders: no-op sink");
         let base = noop(idle_store.clone(), tasks, args.seconds).await;
-        eprintln!("  {tasks} appenders: SQLite");
-        let url = format!("sqlite://{}", dir.path().join(format!("audit-{i}.db")).display());
-        let sqlite = real(&url, tasks, args.seconds).await?;
-        print_row("SQLite (file, synchronous=FULL)", tasks, &sqlite, &base);
-        for server in &args.pg {
-            eprintln!("  {tasks} appenders: PostgreSQL at {}", server.split('@').next_back().unwrap_or(server));
-            let db = ScratchDb::create(server).await?;
-            let result = match db.describe().await {
-                Ok(label) => real(&db.url, tasks, args.seconds).await.map(|m| (label, m)),
-                Err(e) => Err(e),
-            };
-            db.drop_db().await;
-            let (label, measured) = result?;
-            print_row(&label, tasks, &measured, &base);
+        let variants: &[bool] = if args.without_summary { &[true, false] } else { &[true] };
+        for (v, &summary) in variants.iter().enumerate() {
+            let suffix = if summary { "" } else { ", without the stats summary (bench only)" };
+            eprintln!("  {tasks} appenders: SQLite{suffix}");
+            let url = format!("sqlite://{}", dir.path().join(format!("audit-{i}-{v}.db")).display());
+            let sqlite = real(&url, tasks, args.seconds, summary).await?;
+            print_row(&format!("SQLite (file, synchronous=FULL){suffix}"), tasks, &sqlite, &base);
+            for server in &args.pg {
+                eprintln!(
+                    "  {tasks} appenders: PostgreSQL at {}{suffix}",
+                    server.split('@').next_back().unwrap_or(server)
+                );
+                let db = ScratchDb::create(server).await?;
+                let result = match db.describe().await {
+                    Ok(label) => real(&db.url, tasks, args.seconds, summary).await.map(|m| (label, m)),
+                    Err(e) => Err(e),
+                };
+                db.drop_db().await;
+                let (label, measured) = result?;
+                print_row(&format!("{label}{suffix}"), tasks, &measured, &base);
+            }
         }
     }
     Ok(())

@@ -39,13 +39,22 @@ use std::time::{Duration, Instant};
 /// types differ, hence a macro): the product's indexes rebuilt from their own
 /// definitions, the chain head at the last event, and the log's size recorded.
 macro_rules! finish_log {
-    ($conn:ident, $indexes:ident, $last:ident, $events:ident, $citizens:ident, $label:literal) => {
+    ($conn:ident, $indexes:ident, $triggers:ident, $last:ident, $events:ident, $citizens:ident, $label:literal) => {
         for (name, sql) in &$indexes {
             let t = Instant::now();
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&mut $conn).await?;
             if $events >= 1_000_000 {
                 eprintln!("    {} index {name} rebuilt in {:.1} s", $label, t.elapsed().as_secs_f64());
             }
+        }
+        // The stats' summary as the migration makes it from a log, then its triggers again.
+        let t = Instant::now();
+        sqlx::raw_sql(bawaba::store::audit_summary::BACKFILL).execute(&mut $conn).await?;
+        if $events >= 1_000_000 {
+            eprintln!("    {} summary backfilled in {:.1} s", $label, t.elapsed().as_secs_f64());
+        }
+        for (_, sql) in &$triggers {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&mut $conn).await?;
         }
         if let Some((seq, hash)) = $last {
             // The chain head at the last generated event, as the writer would have left it.
@@ -342,6 +351,14 @@ async fn load_sqlite(path: &Path, events: u64, citizens: u64) -> anyhow::Result<
     for (name, _) in &indexes {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))).execute(&mut conn).await?;
     }
+    // The summary's triggers too: it is made from the whole log at the end.
+    let triggers: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'")
+            .fetch_all(&mut conn)
+            .await?;
+    for (name, _) in &triggers {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TRIGGER {name}"))).execute(&mut conn).await?;
+    }
     let mut rx = generate(events, citizens, 1000);
     let mut done = 0u64;
     let mut tx = conn.begin().await?;
@@ -376,7 +393,7 @@ async fn load_sqlite(path: &Path, events: u64, citizens: u64) -> anyhow::Result<
         }
     }
     tx.commit().await?;
-    finish_log!(conn, indexes, last, events, citizens, "SQLite");
+    finish_log!(conn, indexes, triggers, last, events, citizens, "SQLite");
     sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
     conn.close().await?;
     Ok(Some(started.elapsed()))
@@ -436,6 +453,15 @@ async fn load_postgres(url: &str, events: u64, citizens: u64) -> anyhow::Result<
     for (name, _) in &indexes {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))).execute(&mut conn).await?;
     }
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tgname::text, pg_get_triggerdef(oid) FROM pg_trigger \
+         WHERE tgrelid = 'audit_events'::regclass AND NOT tgisinternal",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    for (name, _) in &triggers {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TRIGGER {name} ON audit_events"))).execute(&mut conn).await?;
+    }
     let mut rx = generate(events, citizens, 2000);
     let mut done = 0u64;
     let mut last = None;
@@ -462,10 +488,10 @@ async fn load_postgres(url: &str, events: u64, citizens: u64) -> anyhow::Result<
         copy_in.finish().await?;
         progress("PostgreSQL COPY", done, events, started);
     }
-    finish_log!(conn, indexes, last, events, citizens, "PostgreSQL");
+    finish_log!(conn, indexes, triggers, last, events, citizens, "PostgreSQL");
     // What autovacuum would have done by the time the log is this large:
     // statistics for the planner and a visibility map for index-only counts.
-    sqlx::raw_sql("VACUUM ANALYZE audit_events").execute(&mut conn).await?;
+    sqlx::raw_sql("VACUUM ANALYZE audit_events, audit_summary").execute(&mut conn).await?;
     conn.close().await?;
     Ok(Some(started.elapsed()))
 }

@@ -110,7 +110,10 @@ pub struct StatsReport {
     get, path = "/v1/audit/stats", tag = "audit", operation_id = "audit_stats",
     description = "Inspectors' statistics (CONTRACT §13). `group_by`: one to three of center, operator, client, \
         action, day (comma-separated). The window defaults to the 31 days before `to` (default now) and may not \
-        exceed 92 days. Unknown groupings and parameters are 400; a grouping named twice groups once.",
+        exceed 92 days. Unknown groupings and parameters are 400; a grouping named twice groups once. \
+        Whole UTC days are read from a summary the store keeps in the events' own transactions, so \
+        `duration_ms_p50`/`_p95` are bucketed: the upper bound of the bucket the rank falls in (1, 2, 5, 10, \
+        20, 50, 100, 200, 500, 1000 or 5000 ms), or the group's slowest call when that is lower.",
     params(
         ("group_by" = String, Query, description = "e.g. `center` or `center,day`"),
         ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),

@@ -3,6 +3,7 @@
 //! outbox, security checks, opt-outs, idempotency keys, the token signing
 //! keys and the codes of verification receipts. Registry data is never stored here: it lives only in the in-memory cache.
 
+pub mod audit_summary;
 mod citizen_queries;
 pub mod group;
 mod guess_queries;

@@ -178,7 +178,8 @@ CREATE TABLE claim_hash_key (
     key  TEXT NOT NULL
 );
 "#,
-    ),
+    ), // The stats' summary, kept by triggers (see `audit_summary`).
+    (8, super::audit_summary::SQLITE_MIGRATION),
 ];
 
 /// The PostgreSQL schema: the same tables, with 64-bit integers and a
@@ -345,4 +346,5 @@ CREATE TABLE claim_hash_key (
 );
 "#,
     ),
+    (5, super::audit_summary::POSTGRES_MIGRATION),
 ];

@@ -1,51 +1,50 @@
 //! The audit log's statistics (CONTRACT §13): events counted per group,
-//! outcome, cache use and duration, in one scan of the filtered window; the
+//! outcome, cache use and duration bucket, from the summary for whole days
+//! and from the events otherwise (see [`super::audit_summary::plan`]); the
 //! rows are folded in [`crate::audit::stats`]. Group expressions are
-//! constants of [`GroupBy`]; every value is bound.
+//! constants; every value is bound.
 
+use super::audit_summary::Source;
 use super::{Store, StoreError};
 use crate::audit::AuditFilter;
 use crate::audit::stats::{GroupBy, StatsCell};
-
-pub(super) fn stats_sql_head(group_by: &[GroupBy]) -> (String, String) {
-    let keys: Vec<&str> = group_by.iter().map(|g| g.sql()).collect();
-    let mut select = String::from("SELECT ");
-    for k in &keys {
-        select.push_str(&format!("{k}, "));
-    }
-    select.push_str("outcome, cache, duration_ms, COUNT(*) FROM audit_events WHERE 1=1");
-    let mut group = String::from(" GROUP BY ");
-    for k in &keys {
-        group.push_str(&format!("{k}, "));
-    }
-    group.push_str("outcome, cache, duration_ms");
-    (select, group)
-}
 
 /// Uses the `push_filter` of `shared_queries!` (invoke after it).
 macro_rules! stats_queries {
     ($store:ty, $db:ty) => {
         impl $store {
-            pub async fn audit_stats(
+            /// The cells of one part of a read.
+            pub(super) async fn audit_stats_part(
                 &self,
                 group_by: &[crate::audit::stats::GroupBy],
-                filter: &AuditFilter,
+                source: &super::audit_summary::Source,
             ) -> Result<Vec<crate::audit::stats::StatsCell>, StoreError> {
-                let (select, group) = super::stats_queries::stats_sql_head(group_by);
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new(select);
-                push_filter(&mut qb, filter);
+                let mut qb: QueryBuilder<$db>;
+                let group = match source {
+                    super::audit_summary::Source::Events(filter) => {
+                        let (select, group) = super::audit_summary::events_sql(group_by);
+                        qb = QueryBuilder::new(select);
+                        push_filter(&mut qb, filter);
+                        group
+                    }
+                    super::audit_summary::Source::Summary { from_day, to_day, filter } => {
+                        let (select, group) = super::audit_summary::summary_sql(group_by);
+                        qb = QueryBuilder::new(select);
+                        // The summary's columns are the events' (subject aside, never asked of it).
+                        let equalities = AuditFilter { from: None, to: None, ..filter.clone() };
+                        push_filter(&mut qb, &equalities);
+                        qb.push(" AND day >= ").push_bind(from_day.clone());
+                        qb.push(" AND day < ").push_bind(to_day.clone());
+                        group
+                    }
+                };
                 qb.push(group);
                 let rows = qb.build().fetch_all(&self.pool).await?;
                 let n = group_by.len();
                 rows.iter()
                     .map(|r| {
-                        Ok(crate::audit::stats::StatsCell {
-                            keys: (0..n).map(|i| r.try_get(i)).collect::<Result<_, _>>()?,
-                            outcome: r.try_get(n)?,
-                            cache: r.try_get(n + 1)?,
-                            duration_ms: r.try_get(n + 2)?,
-                            count: r.try_get(n + 3)?,
-                        })
+                        super::audit_summary::cell(n, |i| r.try_get(i), |i| r.try_get(i), |i| r.try_get(i))
+                            .map_err(StoreError::from)
                     })
                     .collect()
             }
@@ -57,11 +56,29 @@ pub(super) use stats_queries;
 
 impl Store {
     /// The events matching `filter`, counted per group of `group_by`,
-    /// outcome, cache use and duration.
+    /// outcome, cache use and duration bucket: whole UTC days from the
+    /// summary, the rest from the events.
     pub async fn audit_stats(&self, group_by: &[GroupBy], filter: &AuditFilter) -> Result<Vec<StatsCell>, StoreError> {
+        let mut cells = Vec::new();
+        for source in super::audit_summary::plan(filter) {
+            cells.extend(self.audit_stats_part(group_by, &source).await?);
+        }
+        Ok(cells)
+    }
+
+    /// The same counts from the events alone (what the summary must agree with).
+    pub async fn audit_stats_from_events(
+        &self,
+        group_by: &[GroupBy],
+        filter: &AuditFilter,
+    ) -> Result<Vec<StatsCell>, StoreError> {
+        self.audit_stats_part(group_by, &Source::Events(filter.clone())).await
+    }
+
+    async fn audit_stats_part(&self, group_by: &[GroupBy], source: &Source) -> Result<Vec<StatsCell>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.audit_stats(group_by, filter).await,
-            Store::Postgres(s) => s.audit_stats(group_by, filter).await,
+            Store::Sqlite(s) => s.audit_stats_part(group_by, source).await,
+            Store::Postgres(s) => s.audit_stats_part(group_by, source).await,
         }
     }
 }

@@ -1,0 +1,272 @@
+//! The stats' summary table agrees with the events it counts, on both
+//! stores: the same answer from the summary and from a full scan of a
+//! generated log with every outcome, cache use and duration bucket, after
+//! an archive removed the oldest events, after the migration's backfill of
+//! a log written before the summary existed, and after a restart in the
+//! middle of a load (a batch is counted in its own transaction, so never
+//! twice nor half).
+
+mod common;
+
+use bawaba::audit::stats::{BUCKET_BOUNDS_MS, GroupBy, StatsRow, aggregate};
+use bawaba::audit::{Action, AuditFilter, AuditLog, CacheUse, CheckpointKey, NewEvent, Sealer};
+use bawaba::store::{Store, StoreOptions};
+use common::{Backend, PgDatabase, postgres_server};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fresh store of `backend` (the database, or the directory of the file, lives as long as the guard).
+async fn fresh(backend: Backend) -> (String, Box<dyn std::any::Any + Send>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            (url, Box::new(dir))
+        }
+        Backend::Postgres => {
+            let db = PgDatabase::create(&postgres_server().unwrap()).await;
+            (db.url.clone(), Box::new(db))
+        }
+    }
+}
+
+async fn open(url: &str) -> Store {
+    let options = StoreOptions { fsync_each_commit: false, ..StoreOptions::default() };
+    Store::open(url, &options).await.unwrap()
+}
+
+fn sealer() -> Sealer {
+    Sealer { key: Arc::new(CheckpointKey::generate().unwrap()), every: 50 }
+}
+
+const OUTCOMES: [(&str, u16); 8] = [
+    ("match", 200),
+    ("mismatch", 200),
+    ("not_found", 200),
+    ("ok", 200),
+    ("accepted", 202),
+    ("forbidden", 403),
+    ("too_many_mismatches", 429),
+    ("upstream_unavailable", 503),
+];
+const CACHES: [CacheUse; 4] = [CacheUse::Hit, CacheUse::Miss, CacheUse::Stale, CacheUse::None];
+
+/// Event `i` of a generated log over the UTC days from 2026-10-29 on (every
+/// 37 minutes): every outcome, cache use and duration around each bucket
+/// bound, centers, clients and operators (some absent), several actions;
+/// three events in a row share their key (all but the duration).
+fn event(i: u64) -> NewEvent {
+    let at = time::macros::datetime!(2026-10-29 00:00 UTC) + time::Duration::minutes(37 * i as i64);
+    let mut durations: Vec<u64> = vec![0];
+    for b in BUCKET_BOUNDS_MS {
+        durations.extend([b as u64, b as u64 + 1]);
+    }
+    durations.push(9000);
+    let k = i / 3;
+    let (outcome, http_status) = OUTCOMES[(k % 8) as usize];
+    let center = ["SHR-ZAG-01", "CAI-NSR-01", "ALX-MNT-02"][(k % 3) as usize];
+    let none = k.is_multiple_of(11);
+    NewEvent {
+        id: format!("e-{i}"),
+        at: bawaba::audit::format_rfc3339(at),
+        client_id: (!k.is_multiple_of(13)).then(|| format!("client-{}", k % 3)),
+        center_id: (!none).then(|| center.to_owned()),
+        operator_id: (!none && !k.is_multiple_of(5)).then(|| format!("EMP-{}", 1000 + k % 7)),
+        action: Some(
+            [Action::NationalIdVerify, Action::RealEstateVerify, Action::TokenIssue, Action::SmsSend][(k % 4) as usize],
+        ),
+        subject: Some(format!("2900101130{:04}", i % 17)),
+        outcome: outcome.to_owned(),
+        http_status,
+        cache: Some(CACHES[((k / 8) % 4) as usize]),
+        duration_ms: durations[(i as usize * 7) % durations.len()],
+        ..NewEvent::default()
+    }
+}
+
+async fn append(store: &Store, range: std::ops::Range<u64>) {
+    let sealer = sealer();
+    let events: Vec<NewEvent> = range.map(event).collect();
+    for batch in events.chunks(23) {
+        store.append_events(batch, &sealer).await.unwrap();
+    }
+}
+
+const GROUPINGS: [&[GroupBy]; 6] = [
+    &[GroupBy::Center],
+    &[GroupBy::Operator],
+    &[GroupBy::Client],
+    &[GroupBy::Action],
+    &[GroupBy::Center, GroupBy::Day],
+    &[GroupBy::Client, GroupBy::Operator, GroupBy::Action],
+];
+
+/// A window as the HTTP layer passes it on (fixed-width RFC 3339, so that text order is time order).
+fn window(from: &str, to: &str) -> AuditFilter {
+    let fixed = |s: &str| {
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap();
+        Some(bawaba::audit::format_rfc3339(t))
+    };
+    AuditFilter { from: fixed(from), to: fixed(to), ..AuditFilter::default() }
+}
+
+/// Every grouping and a few filters and windows (whole days, partial days,
+/// less than a day) read the same through the store as from the events.
+async fn assert_agrees(store: &Store) -> usize {
+    let month = window("2026-10-29T00:00:00Z", "2026-11-28T00:00:00Z");
+    let filters = [
+        month.clone(),
+        window("2026-10-29T05:17:00Z", "2026-11-02T13:45:00Z"),
+        window("2026-10-30T01:00:00Z", "2026-10-30T23:00:00Z"),
+        AuditFilter { center_id: Some("SHR-ZAG-01".into()), ..month.clone() },
+        AuditFilter { outcome: Some("mismatch".into()), action: Some("national_id.verify".into()), ..month.clone() },
+        AuditFilter { operator_id: Some("EMP-1003".into()), client_id: Some("client-1".into()), ..month.clone() },
+    ];
+    let mut rows_compared = 0;
+    for group_by in GROUPINGS {
+        for filter in &filters {
+            let read: Vec<StatsRow> = aggregate(group_by, store.audit_stats(group_by, filter).await.unwrap());
+            let scanned = aggregate(group_by, store.audit_stats_from_events(group_by, filter).await.unwrap());
+            assert_eq!(read, scanned, "{group_by:?} {filter:?}");
+            rows_compared += read.len();
+        }
+    }
+    rows_compared
+}
+
+/// (events in the log, events the summary counts, summary rows).
+async fn totals(url: &str) -> (i64, i64, i64) {
+    use sqlx::Connection;
+    let sql = "SELECT (SELECT COUNT(*) FROM audit_events), (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM audit_summary), \
+               (SELECT COUNT(*) FROM audit_summary)";
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_one(&mut c).await.unwrap()
+    }
+}
+
+async fn run_sql(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    }
+}
+
+async fn the_summary_answers_as_a_full_scan_does(backend: Backend) {
+    let (url, _guard) = fresh(backend).await;
+    let store = open(&url).await;
+    append(&store, 0..1200).await;
+    let (events, counted, rows) = totals(&url).await;
+    assert_eq!((events, counted), (1200, 1200));
+    assert!(rows > 100 && rows < 600, "one row per key, not per event: {rows}");
+    let compared = assert_agrees(&store).await;
+    assert!(compared > 300, "the windows hold the log: {compared} rows");
+
+    // A month of whole days is read from the summary alone: emptied behind
+    // the triggers' back, it answers nothing while the events still do.
+    run_sql(&url, "DELETE FROM audit_summary WHERE day < '2026-11-05'").await;
+    let days = window("2026-10-29T00:00:00Z", "2026-11-05T00:00:00Z");
+    assert_eq!(store.audit_stats(&[GroupBy::Center], &days).await.unwrap(), []);
+    assert!(!store.audit_stats_from_events(&[GroupBy::Center], &days).await.unwrap().is_empty());
+}
+
+async fn archived_events_leave_the_summary(backend: Backend) {
+    let (url, _guard) = fresh(backend).await;
+    let store = open(&url).await;
+    append(&store, 0..900).await;
+    store.remove_archived(400, "archive-1.ndjson.gz", "00", "2026-12-01T00:00:00Z").await.unwrap();
+    assert_eq!(totals(&url).await.0, 500);
+    assert_eq!(totals(&url).await.1, 500);
+    assert_agrees(&store).await;
+}
+
+async fn the_migration_backfills_a_log_written_before_it(backend: Backend) {
+    let (url, _guard) = fresh(backend).await;
+    let store = open(&url).await;
+    append(&store, 0..700).await;
+    drop(store);
+    // The store as it was before the summary's migration.
+    let version = if backend == Backend::Sqlite { 8 } else { 5 };
+    let undo = match backend {
+        Backend::Sqlite => {
+            "DROP TRIGGER audit_summary_add; DROP TRIGGER audit_summary_remove; DROP TABLE audit_summary;"
+        }
+        Backend::Postgres => {
+            "DROP TRIGGER audit_summary_add ON audit_events; DROP TRIGGER audit_summary_remove ON audit_events; \
+             DROP FUNCTION audit_summary_add(); DROP FUNCTION audit_summary_remove(); DROP TABLE audit_summary;"
+        }
+    };
+    run_sql(&url, &format!("{undo} DELETE FROM schema_migrations WHERE version = {version};")).await;
+    let store = open(&url).await;
+    assert_eq!(totals(&url).await.1, 700);
+    append(&store, 700..800).await;
+    assert_eq!(totals(&url).await.1, 800);
+    assert_agrees(&store).await;
+}
+
+async fn a_restart_in_the_middle_of_a_load_counts_each_event_once(backend: Backend) {
+    let (url, _guard) = fresh(backend).await;
+    drop(open(&url).await);
+    // A gateway's runtime with 32 callers appending through the audit
+    // writer, stopped abruptly mid-load (its tasks and connections dropped).
+    let load_url = url.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = open(&load_url).await;
+            let metrics = Arc::new(bawaba::metrics::Metrics::new());
+            let (log, _tasks) = AuditLog::start(store, 64, sealer(), Duration::from_secs(3600), metrics).unwrap();
+            for t in 0..32u64 {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        let mut e = event(n);
+                        (e.id, e.at) = (format!("load-{t}-{n}"), bawaba::audit::now_rfc3339());
+                        if log.append(e).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        });
+        rt.shutdown_background();
+    })
+    .join()
+    .unwrap();
+    // A batch the writer's thread was committing ends (or not) meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (events, counted, _) = totals(&url).await;
+    assert!(events > 100, "the load was under way: {events} events");
+    assert_eq!(counted, events);
+    // The restarted store goes on counting from there.
+    let store = open(&url).await;
+    append(&store, 0..300).await;
+    let (events_after, counted_after, _) = totals(&url).await;
+    assert_eq!((events_after, counted_after), (events + 300, events + 300));
+    let today = time::OffsetDateTime::now_utc().date();
+    let around = window(
+        &format!("{}T00:00:00Z", today.previous_day().unwrap()),
+        &format!("{}T00:00:00Z", today.next_day().unwrap()),
+    );
+    for group_by in GROUPINGS {
+        let read = aggregate(group_by, store.audit_stats(group_by, &around).await.unwrap());
+        assert_eq!(read, aggregate(group_by, store.audit_stats_from_events(group_by, &around).await.unwrap()));
+        assert_eq!(read.iter().map(|r| r.total).sum::<i64>(), events, "{group_by:?}");
+    }
+}
+
+on_both_backends!(
+    the_summary_answers_as_a_full_scan_does,
+    archived_events_leave_the_summary,
+    the_migration_backfills_a_log_written_before_it,
+    a_restart_in_the_middle_of_a_load_counts_each_event_once,
+);
