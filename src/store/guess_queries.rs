@@ -124,7 +124,12 @@ impl Store {
 
 impl super::sqlite::SqliteStore {
     /// [`Store::claim_values_seen`] on the calling thread (see `sqlite_reads`).
-    fn claim_values_seen_now(&self, client_id: &str, subject: &str, since: &str) -> Result<Vec<SeenValue>, StoreError> {
+    pub(super) fn claim_values_seen_now(
+        &self,
+        client_id: &str,
+        subject: &str,
+        since: &str,
+    ) -> Result<Vec<SeenValue>, StoreError> {
         self.readers().read(|conn| {
             let mut query = conn.prepare_cached(VALUES_SEEN)?;
             let rows = query.query_map(rusqlite::params![client_id, subject, since], |r| {

@@ -194,6 +194,33 @@ mod tests {
         assert!(appended > 200, "the audit writer was busy throughout ({appended} events)");
     }
 
+    /// The claim-guessing read runs on the caller's thread: it sees what
+    /// is committed, never what a writer holds uncommitted, and does not wait
+    /// for that writer (WAL readers never do).
+    #[tokio::test]
+    async fn the_request_path_read_sees_commits_and_does_not_wait_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db").display().to_string();
+        let store = SqliteStore::open(&path, Duration::from_secs(1), false).await.unwrap();
+        let seen = |store: &SqliteStore| store.claim_values_seen_now("c1", "29001011300036", "2000-01-01T00:00:00Z");
+        assert_eq!(seen(&store).unwrap(), vec![]);
+        let mut writer = rusqlite::Connection::open(&path).unwrap();
+        let tx = writer.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+        tx.execute(
+            super::super::guess_queries::INSERT_MISMATCH,
+            ["c1", "29001011300036", "mother_name", "h1", "2026-12-03T10:00:00Z"],
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(seen(&store).unwrap(), vec![], "an uncommitted row is not seen");
+        assert!(started.elapsed() < Duration::from_millis(500), "the read waited for the writer");
+        tx.commit().unwrap();
+        let rows = seen(&store).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].claim.as_str(), rows[0].value_hash.as_str()), ("mother_name", "h1"));
+        assert_eq!(seen(&store).unwrap(), rows, "a pooled connection reads the same");
+    }
+
     #[tokio::test]
     async fn numbered_placeholders_bind_by_number() {
         let dir = tempfile::tempdir().unwrap();
