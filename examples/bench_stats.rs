@@ -1,10 +1,12 @@
 //! The inspectors' reads (CONTRACT §13) on a generated audit log, beside the
 //! plain query for one citizen in the same run: `/v1/audit/stats` per center,
-//! per center and day, one center's days and operators, over the last
+//! per center and day, one governorate's centers and their days, one
+//! center's days and operators, over the last
 //! calendar month of whole UTC days (read from the summary alone) and over
 //! the 30 days before the last event (the default window: whole days from
 //! the summary, the partial days at its ends from the events), and
-//! `/v1/audit/signals` over the same 30 days, through the product's `Store`.
+//! `/v1/audit/signals` over the same 30 days (every center working 08:00–15:00
+//! Cairo time, Sunday to Thursday), through the product's `Store`.
 //! Each read runs `runs` times after one warm-up run (signals: 3 times).
 //!
 //! The log is one `examples/bench_query` keeps (`--sqlite PATH` or
@@ -64,9 +66,21 @@ async fn main() -> anyhow::Result<()> {
     let center = last.center_id.clone().unwrap_or_default();
     let subject = last.subject.clone().unwrap_or_default();
     let settings = bawaba::config::Settings::load_from(None, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rules = signals::SignalRules::new(&settings.signals, &[]);
+    let mut rules = signals::SignalRules::new(&settings.signals, &[]);
+    // Every center works 08:00–15:00 Cairo time, Sunday to Thursday (the off-hours read's usual case).
+    let centers = aggregate(&[GroupBy::Center], store.audit_stats(&[GroupBy::Center], &month).await?);
+    let working =
+        signals::WorkingTime { start: 8 * 60, end: 15 * 60, days: [true, true, true, true, true, false, false] };
+    rules.hours = centers
+        .iter()
+        .filter_map(|r| r.group.get("center_id").cloned().flatten())
+        .map(|c| (format!("center-{}", c.to_lowercase()), working))
+        .collect();
+    let governorate = center.split('-').next().unwrap_or_default().to_owned();
     eprintln!(
-        "{label}: month {first_of_last} .. {first_of_this}; 30 days {from} .. {to}; center {center}; {runs} runs"
+        "{label}: month {first_of_last} .. {first_of_this}; 30 days {from} .. {to}; center {center}; \
+         governorate {governorate}; {} clients with working hours; {runs} runs",
+        rules.hours.len()
     );
     let s = &store;
     let rows = |g: &'static [GroupBy], f: AuditFilter| async move {
@@ -75,11 +89,20 @@ async fn main() -> anyhow::Result<()> {
     };
     for (window, filter) in [("calendar month", &month), ("30 days to the last event", &rolling)] {
         let one_center = AuditFilter { center_id: Some(center.clone()), ..filter.clone() };
+        let one_governorate = AuditFilter { governorate: Some(governorate.clone()), ..filter.clone() };
         time(&format!("stats, group_by=center, {window}"), &label, runs, || rows(&[GroupBy::Center], filter.clone()))
             .await?;
         let center_day: &'static [GroupBy] = &[GroupBy::Center, GroupBy::Day];
         time(&format!("stats, group_by=center,day, {window}"), &label, runs, || rows(center_day, filter.clone()))
             .await?;
+        time(&format!("stats, group_by=center&governorate=…, {window}"), &label, runs, || {
+            rows(&[GroupBy::Center], one_governorate.clone())
+        })
+        .await?;
+        time(&format!("stats, group_by=center,day&governorate=…, {window}"), &label, runs, || {
+            rows(center_day, one_governorate.clone())
+        })
+        .await?;
         time(&format!("stats, group_by=day&center_id=…, {window}"), &label, runs, || {
             rows(&[GroupBy::Day], one_center.clone())
         })

@@ -144,6 +144,9 @@ pub enum AuditCommand {
         /// Only this center.
         #[arg(long)]
         center_id: Option<String>,
+        /// Only the centers of this governorate (`SHR`: the center IDs `SHR-…`).
+        #[arg(long)]
+        governorate: Option<String>,
         /// Write here instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -183,8 +186,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Audit { command: AuditCommand::Export { config, format, filters, output } } => {
             crate::cli_audit::export(config, format, *filters, output).await
         }
-        Command::Audit { command: AuditCommand::Report { config, month, format, center_id, output } } => {
-            crate::cli_audit::report(config, month, format, center_id, output).await
+        Command::Audit { command: AuditCommand::Report { config, month, format, center_id, governorate, output } } => {
+            crate::cli_audit::report(config, month, format, center_id, governorate, output).await
         }
         Command::Audit { command: AuditCommand::Archive { config, older_than_days, dir } } => {
             crate::cli_audit::archive(config, older_than_days, dir).await

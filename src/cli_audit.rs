@@ -22,6 +22,9 @@ pub struct FilterArgs {
     pub client_id: Option<String>,
     #[arg(long)]
     pub center_id: Option<String>,
+    /// The centers of one governorate (`SHR`: the center IDs `SHR-…`).
+    #[arg(long)]
+    pub governorate: Option<String>,
     #[arg(long)]
     pub operator_id: Option<String>,
     #[arg(long)]
@@ -44,6 +47,7 @@ impl FilterArgs {
             ("subject", &self.subject),
             ("client_id", &self.client_id),
             ("center_id", &self.center_id),
+            ("governorate", &self.governorate),
             ("operator_id", &self.operator_id),
             ("action", &self.action),
             ("outcome", &self.outcome),
@@ -272,11 +276,19 @@ pub async fn report(
     month: String,
     format: String,
     center_id: Option<String>,
+    governorate: Option<String>,
     output: Option<PathBuf>,
 ) -> ExitCode {
     use crate::audit::{report, signals, stats};
     if !matches!(format.as_str(), "csv" | "html") {
         return fail("--format must be csv or html");
+    }
+    if let Some(g) = &governorate
+        && !crate::audit::AuditFilter::is_governorate_code(g)
+    {
+        return fail(
+            "--governorate must be a governorate code: the capital letters before a center ID's first hyphen (e.g. SHR)",
+        );
     }
     let Some((from, to)) = report::month_window(&month) else { return fail("--month must be YYYY-MM") };
     let (settings, store) = match open(config.as_deref()).await {
@@ -289,6 +301,7 @@ pub async fn report(
     };
     let filter = crate::audit::AuditFilter {
         center_id: center_id.clone(),
+        governorate: governorate.clone(),
         from: Some(from.clone()),
         to: Some(to.clone()),
         ..Default::default()
@@ -308,9 +321,7 @@ pub async fn report(
         Ok(s) => s,
         Err(e) => return fail(format!("cannot read the audit log: {e}")),
     };
-    if let Some(c) = &center_id {
-        found.retain(|s| s.center_id.as_ref() == Some(c));
-    }
+    found.retain(|s| filter.covers_center(s.center_id.as_deref()));
     let rows = report::ranked(rows);
     let bytes = match format.as_str() {
         "csv" => match report::csv(&rows, &found) {

@@ -93,6 +93,21 @@ async fn rows_per_center_count_outcomes_shares_and_durations(backend: Backend) {
     let body = stats(&app, "group_by=center&from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z").await;
     assert_eq!(body["rows"], json!([]));
     assert_eq!(body["from"], "2020-01-01T00:00:00.000000Z");
+
+    // One governorate's centers: Sharqia is SHR-ZAG-01 and (limited-demo) SHR-HUS-02, not CAI-NSR-01.
+    let limited = app.token("limited-demo").await;
+    assert_eq!(app.verify(&limited, &verify_body(CITIZEN, json!({"gender": "male"}))).await.0, 200);
+    let body = stats(&app, "group_by=center&action=national_id.verify&governorate=SHR").await;
+    let centers: Vec<&str> =
+        body["rows"].as_array().unwrap().iter().map(|r| r["group"]["center_id"].as_str().unwrap()).collect();
+    assert_eq!(centers, ["SHR-HUS-02", "SHR-ZAG-01"], "{body}");
+    assert_eq!(row(&body, "center_id", "SHR-ZAG-01")["total"], 7);
+    let body = stats(&app, "group_by=day&governorate=CAI&action=national_id.verify").await;
+    assert_eq!(body["rows"][0]["total"], 3, "{body}");
+    // The same filter on the events.
+    let events = app.audit_events("governorate=SHR&action=national_id.verify&limit=1000").await;
+    assert_eq!(events.len(), 8);
+    assert!(events.iter().all(|e| e["center_id"].as_str().unwrap().starts_with("SHR-")));
 }
 
 async fn bad_queries_are_refused_with_their_reason(backend: Backend) {
@@ -112,6 +127,9 @@ async fn bad_queries_are_refused_with_their_reason(backend: Backend) {
         ("group_by=day&to=2026-01-01T00:00:00Z&from=2026-02-01T00:00:00Z", "to", "must be after from"),
         ("group_by=day&limit=10", "limit", "not a parameter"),
         ("group_by=day&colour=red", "colour", "unknown parameter"),
+        ("group_by=center&governorate=shr", "governorate", "must be a governorate code"),
+        ("group_by=center&governorate=SHR-ZAG", "governorate", "must be a governorate code"),
+        ("group_by=center&governorate=", "governorate", "must be a governorate code"),
     ] {
         let body = problem(get(query).await, 400, "invalid_request").await;
         let errors = body["errors"].as_array().unwrap();
@@ -265,6 +283,13 @@ async fn the_monthly_report_ranks_the_centers(backend: Backend) {
     assert_eq!(code, 0, "{err}");
     assert!(html.starts_with("<!doctype html><html lang=\"ar\" dir=\"rtl\">"), "{html}");
     assert!(html.contains("<td>CAI-NSR-01</td>") && !html.contains("SHR-ZAG-01"), "{html}");
+    let (code, csv, err) = report(&app, &["--month", month, "--format", "csv", "--governorate", "SHR"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(csv.lines().count(), 2, "a header and Sharqia's one center: {csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("1,SHR-ZAG-01,8,"), "{csv}");
+    let (code, _, err) = report(&app, &["--month", month, "--format", "csv", "--governorate", "Sharqia"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--governorate must be a governorate code"), "{err}");
 
     let (code, _, err) = report(&app, &["--month", "2026-13", "--format", "csv"]);
     assert_eq!(code, 2);

@@ -74,6 +74,9 @@ format = "xml"
 [registries.national_id]
 max_attempts = 0
 timeout_ms = 0
+
+[signals]
+time_zone = "Egypt/Zagazig"
 "#,
     )
     .unwrap();
@@ -87,6 +90,7 @@ timeout_ms = 0
         "log.format",
         "registries.national_id.max_attempts",
         "registries.national_id.timeout_ms",
+        "signals.time_zone",
     ] {
         assert!(out.lines().any(|l| l.contains(key)), "{key} not reported:\n{out}");
     }

@@ -209,6 +209,11 @@ pub struct AuditFilter {
     pub subject: Option<String>,
     pub client_id: Option<String>,
     pub center_id: Option<String>,
+    /// The centers of one governorate: those whose ID begins with this code
+    /// and a hyphen (`SHR` → `SHR-ZAG-01`). Left out of a cursor's
+    /// fingerprint when absent, so that earlier cursors stay valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub governorate: Option<String>,
     pub operator_id: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,
@@ -219,6 +224,22 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
+    /// A governorate code as `governorate` takes it: one to eight capital
+    /// letters or digits (the part of a center ID before its first hyphen).
+    pub fn is_governorate_code(code: &str) -> bool {
+        (1..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    }
+
+    /// Whether the center filters (`center_id`, `governorate`) admit this center.
+    pub fn covers_center(&self, center: Option<&str>) -> bool {
+        let center_ok = self.center_id.as_deref().is_none_or(|c| center == Some(c));
+        let governorate_ok = self
+            .governorate
+            .as_deref()
+            .is_none_or(|g| center.and_then(|c| c.strip_prefix(g)).is_some_and(|rest| rest.starts_with('-')));
+        center_ok && governorate_ok
+    }
+
     /// The equality filters as (column, value); column names are fixed here.
     pub fn equalities(&self) -> Vec<(&'static str, &str)> {
         [

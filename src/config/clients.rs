@@ -37,11 +37,29 @@ pub struct ClientConfig {
     /// asking 5960 for their history (CONTRACT §12).
     #[serde(default)]
     pub hidden_from_citizens: bool,
-    /// The center's working hours, `HH:MM-HH:MM` local time (see
-    /// `signals.working_hours_utc_offset_minutes`): calls outside them are
-    /// `off_hours` signals. None: no such signal for this client.
+    /// The center's working hours, `HH:MM-HH:MM` local time (in
+    /// `signals.time_zone`; past midnight when the end is earlier), on
+    /// `working_days`: calls outside them are `off_hours` signals. None: no
+    /// such signal for this client.
     #[serde(default)]
     pub working_hours: Option<String>,
+    /// The days `working_hours` begin on: `sun` … `sat`. None: Sunday to
+    /// Thursday, Egypt's working week.
+    #[serde(default)]
+    pub working_days: Option<Vec<String>>,
+}
+
+/// Day names of `working_days`, Sunday first.
+pub const DAY_NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/// `working_days` as a set, Sunday first; None if a name is not a day or none is given.
+pub fn parse_working_days(days: Option<&[String]>) -> Option<[bool; 7]> {
+    let Some(days) = days else { return Some([true, true, true, true, true, false, false]) };
+    let mut set = [false; 7];
+    for d in days {
+        set[DAY_NAMES.iter().position(|n| n.eq_ignore_ascii_case(d.trim()))?] = true;
+    }
+    set.contains(&true).then_some(set)
 }
 
 /// Minutes after local midnight: the start and end of working hours.
@@ -126,10 +144,42 @@ impl ClientsFile {
             {
                 problems.push(&key("working_hours"), hours, "must be HH:MM-HH:MM (e.g. 08:00-15:00)");
             }
+            if let Some(days) = &c.working_days
+                && parse_working_days(Some(days)).is_none()
+            {
+                problems.push(
+                    &key("working_days"),
+                    &days.join(","),
+                    "must list one or more of sun, mon, tue, wed, thu, fri, sat",
+                );
+            }
             if c.callback_prefixes.iter().any(|p| reqwest::Url::parse(p).is_err() && !p.ends_with(':')) {
                 problems.push(&key("callback_prefixes"), "", "each prefix must start like a URL (scheme://host…)");
             }
         }
         problems.into_result().map(|()| file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn working_days_default_to_egypts_week_and_are_checked() {
+        assert_eq!(parse_working_days(None), Some([true, true, true, true, true, false, false]));
+        let days = |d: &[&str]| parse_working_days(Some(&d.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+        assert_eq!(days(&["sat", "Sun"]), Some([true, false, false, false, false, false, true]));
+        assert_eq!(days(&["friday"]), None);
+        assert_eq!(days(&[]), None);
+    }
+
+    #[test]
+    fn working_hours_are_two_times_of_day() {
+        assert_eq!(parse_working_hours("08:00-15:00"), Some((480, 900)));
+        assert_eq!(parse_working_hours("22:00-06:00"), Some((1320, 360)));
+        assert_eq!(parse_working_hours("8:00-15:00"), None);
+        assert_eq!(parse_working_hours("08:00-08:00"), None);
+        assert_eq!(parse_working_hours("24:00-08:00"), None);
     }
 }

@@ -14,9 +14,9 @@ pub struct SignalsSettings {
     /// `off_hours`: this many data calls outside the center's working hours
     /// (`working_hours` in the clients file) by one operator.
     pub off_hours_min_calls: i64,
-    /// The offset from UTC of the centers' working hours, in minutes (Egypt:
-    /// 120; 180 while daylight saving time is in force).
-    pub working_hours_utc_offset_minutes: i32,
+    /// The time zone of the centers' working hours, by its IANA name
+    /// (`Africa/Cairo`: UTC+2, UTC+3 while daylight saving time is in force).
+    pub time_zone: String,
     /// `many_subjects`: an operator who looked up at least this many times
     /// the median number of citizens of their center's operators…
     pub many_subjects_factor: f64,
@@ -42,12 +42,13 @@ impl SignalsSettings {
         if !(self.many_subjects_factor >= 1.0 && self.many_subjects_factor <= 1000.0) {
             p.push("signals.many_subjects_factor", &self.many_subjects_factor.to_string(), "must be 1 to 1000");
         }
-        if !(-720..=840).contains(&self.working_hours_utc_offset_minutes) {
-            p.push(
-                "signals.working_hours_utc_offset_minutes",
-                &self.working_hours_utc_offset_minutes.to_string(),
-                "must be -720 to 840",
-            );
+        if self.zone().is_none() {
+            p.push("signals.time_zone", &self.time_zone, "is not a time zone of the IANA database (e.g. Africa/Cairo)");
         }
+    }
+
+    /// The time zone of `time_zone` (from the database bundled with the binary).
+    pub fn zone(&self) -> Option<jiff::tz::TimeZone> {
+        jiff::tz::TimeZone::get(&self.time_zone).ok()
     }
 }

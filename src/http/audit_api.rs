@@ -20,7 +20,28 @@ pub const LIMIT_DEFAULT: u32 = 100;
 /// The longest value of a query parameter, in characters.
 pub const QUERY_VALUE_MAX_CHARS: usize = 256;
 
-pub const FILTERS: [&str; 8] = ["subject", "client_id", "center_id", "operator_id", "action", "outcome", "from", "to"];
+pub const FILTERS: [&str; 9] =
+    ["subject", "client_id", "center_id", "governorate", "operator_id", "action", "outcome", "from", "to"];
+
+/// The filters of the audit reads (CONTRACT §8) as the OpenAPI document
+/// lists them; [`parse_query`] reads the query string itself.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FilterParams {
+    subject: Option<String>,
+    client_id: Option<String>,
+    center_id: Option<String>,
+    /// The centers of one governorate: center IDs that begin with this code and a hyphen (`SHR`: `SHR-ZAG-01`, …)
+    governorate: Option<String>,
+    operator_id: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    /// RFC 3339, inclusive
+    from: Option<String>,
+    /// RFC 3339, exclusive
+    to: Option<String>,
+}
 
 /// A parsed query of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +107,11 @@ pub fn parse_query(query: &str, allow: Allow) -> Result<(EventsQuery, Option<For
             "subject" => filter.subject = Some(crate::domain::digits::to_ascii_digits(v.trim())),
             "client_id" => filter.client_id = Some(v),
             "center_id" => filter.center_id = Some(v),
+            "governorate" if AuditFilter::is_governorate_code(&v) => filter.governorate = Some(v),
+            "governorate" => errors.push(FieldError::new(
+                "governorate",
+                "must be a governorate code: the capital letters before a center ID's first hyphen (e.g. SHR)",
+            )),
             "operator_id" => filter.operator_id = Some(v),
             "action" => match Action::parse(&v) {
                 Some(_) => filter.action = Some(v),
@@ -148,9 +174,7 @@ pub struct EventsPage {
     get, path = "/v1/audit/events", tag = "audit", operation_id = "query_audit_events",
     description = "Newest first. Unknown parameters, a parameter given twice, and `from` not before `to` are 400.",
     params(
-        ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
-        ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        FilterParams,
         ("limit" = Option<u32>, Query, description = "Events per page"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page, with the same filters")
     ),
     responses((status = 200, description = "A page of events", body = EventsPage)),
@@ -181,9 +205,7 @@ pub async fn integrity(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
     get, path = "/v1/audit/export", tag = "audit", operation_id = "export_audit_events",
     params(
         ("format" = String, Query, description = "`csv` (a header row, the event's fields in order) or `ndjson`"),
-        ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
-        ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")
+        FilterParams
     ),
     responses(
         (status = 200, description = "The matching events in chain order (oldest first), streamed", content_type = "text/csv",
@@ -231,9 +253,7 @@ pub struct VolumeReport {
     get, path = "/v1/audit/volume", tag = "audit", operation_id = "audit_volume",
     description = "Events per UTC day for the filters of /v1/audit/events (the auditor page's chart).",
     params(
-        ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
-        ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")
+        FilterParams
     ),
     responses((status = 200, description = "Events per UTC day", body = VolumeReport)),
 )]

@@ -116,9 +116,7 @@ pub struct StatsReport {
         20, 50, 100, 200, 500, 1000 or 5000 ms), or the group's slowest call when that is lower.",
     params(
         ("group_by" = String, Query, description = "e.g. `center` or `center,day`"),
-        ("subject" = Option<String>, Query), ("client_id" = Option<String>, Query), ("center_id" = Option<String>, Query),
-        ("operator_id" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive")
+        super::audit_api::FilterParams
     ),
     responses((status = 200, description = "One row per group", body = StatsReport)),
 )]

@@ -243,6 +243,7 @@ fn audit(doc: &mut Value) {
             match name.as_str() {
                 "action" => schema["enum"] = json!(actions),
                 "from" | "to" => schema["format"] = json!("date-time"),
+                "governorate" => schema["pattern"] = json!("^[A-Z0-9]{1,8}$"),
                 "limit" => {
                     *schema = json!({"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT})
                 }

@@ -229,6 +229,8 @@ impl PgStore {
     const HISTORY_ORDER: &str = "at, n";
     /// Two replicas starting on an empty store must not both add a key.
     const LOCK_SIGNING_KEYS: &str = "LOCK TABLE signing_keys IN EXCLUSIVE MODE";
+    /// The database's collation may order text otherwise (migration 6 indexes this order).
+    const BYTE_ORDER: &str = r#" COLLATE "C""#;
 
     pub async fn open(url: &str, acquire_timeout: Duration, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("bawaba");

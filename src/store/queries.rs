@@ -7,6 +7,8 @@
 //!   `BEGIN IMMEDIATE` already serialises writers),
 //! - `SKIP_LOCKED`: how a claim skips rows another replica is claiming,
 //! - `HISTORY_ORDER`: insertion order of `sms_history`,
+//! - `BYTE_ORDER`: how a text comparison asks for byte order (PostgreSQL's
+//!   own order follows the database's collation),
 //! - `begin_write()`: a transaction that writes.
 //!
 //! Values are always bound, never spliced; only constant column lists and
@@ -96,6 +98,13 @@ macro_rules! shared_queries {
         fn push_filter(qb: &mut QueryBuilder<$db>, filter: &AuditFilter) {
             for (column, value) in filter.equalities() {
                 qb.push(format!(" AND {column} = ")).push_bind(value.to_owned());
+            }
+            if let Some(code) = &filter.governorate {
+                // Center IDs begin with their governorate's code and a hyphen;
+                // '.' follows '-' in byte order, so this is one index range.
+                let order = <$store>::BYTE_ORDER;
+                qb.push(format!(" AND center_id{order} >= ")).push_bind(format!("{code}-"));
+                qb.push(format!(" AND center_id{order} < ")).push_bind(format!("{code}."));
             }
             if let Some(from) = &filter.from {
                 qb.push(" AND at >= ").push_bind(from.clone());

@@ -347,4 +347,7 @@ CREATE TABLE claim_hash_key (
 "#,
     ),
     (5, super::audit_summary::POSTGRES_MIGRATION),
+    // A governorate's centers are a range of center IDs in byte order, which
+    // a database's own collation need not be (en_US ignores the hyphen).
+    (6, r#"CREATE INDEX audit_summary_center_bytes ON audit_summary (center_id COLLATE "C", day);"#),
 ];

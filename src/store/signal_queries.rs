@@ -17,9 +17,9 @@ pub enum SignalSql {
     ClaimGuessing,
     /// Data calls without a case reference, per operator.
     NoCaseRef,
-    /// One client's data calls whose UTC time of day (`HH:MM`) is outside
-    /// `[start, end)` (wrapping past midnight when start > end), per operator.
-    OffHours { client_id: String, start: String, end: String },
+    /// Data calls of these clients outside their working intervals
+    /// (`[start, end)`, RFC 3339 UTC as the log writes it), per operator.
+    OffHours { client_ids: Vec<String>, working: Vec<(String, String)> },
     /// Distinct subjects of data calls, per operator.
     ManySubjects,
     /// Distinct centers that looked up one citizen.
@@ -59,12 +59,20 @@ impl SignalSql {
             SignalSql::NoCaseRef => {
                 qb.push(format!(" AND {DATA_ACTIONS} AND {DATA_OUTCOMES} AND case_ref IS NULL"));
             }
-            SignalSql::OffHours { client_id, start, end } => {
-                qb.push(format!(" AND {DATA_ACTIONS} AND {DATA_OUTCOMES} AND client_id = "));
-                qb.push_bind(client_id.clone());
-                let joiner = if start < end { " OR " } else { " AND " };
-                qb.push(" AND (substr(at, 12, 5) < ").push_bind(start.clone());
-                qb.push(joiner).push("substr(at, 12, 5) >= ").push_bind(end.clone()).push(")");
+            SignalSql::OffHours { client_ids, working } => {
+                qb.push(format!(" AND {DATA_ACTIONS} AND {DATA_OUTCOMES} AND client_id IN ("));
+                let mut ids = qb.separated(", ");
+                for id in client_ids {
+                    ids.push_bind(id.clone());
+                }
+                qb.push(")");
+                for (i, (start, end)) in working.iter().enumerate() {
+                    qb.push(if i == 0 { " AND NOT (" } else { " OR " });
+                    qb.push("(at >= ").push_bind(start.clone()).push(" AND at < ").push_bind(end.clone()).push(")");
+                }
+                if !working.is_empty() {
+                    qb.push(")");
+                }
             }
             SignalSql::ManySubjects => {
                 qb.push(format!(" AND {DATA_ACTIONS} AND {DATA_OUTCOMES} AND subject IS NOT NULL"));

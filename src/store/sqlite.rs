@@ -34,6 +34,8 @@ impl SqliteStore {
     const SKIP_LOCKED: &str = "";
     const HISTORY_ORDER: &str = "at, rowid";
     const LOCK_SIGNING_KEYS: &str = "";
+    /// Columns compare as bytes (BINARY) unless declared otherwise.
+    const BYTE_ORDER: &str = "";
 
     pub async fn open(path: &str, busy_timeout: Duration, fsync_each_commit: bool) -> Result<Self, StoreError> {
         if let Some(dir) = std::path::Path::new(path).parent()

@@ -42,11 +42,17 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     pub async fn create(server: &str) -> PgDatabase {
+        Self::create_with(server, "").await
+    }
+
+    /// A database created with these options of `CREATE DATABASE` (a test's constant).
+    pub async fn create_with(server: &str, options: &str) -> PgDatabase {
         use sqlx::Connection;
         let name = format!("bawaba_t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(server).await.expect("BAWABA_TEST_DATABASE_URL connects");
         // The name is generated here from hex digits only.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let sql = format!("CREATE DATABASE {name} {options}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
         let mut url = url::Url::parse(server).expect("BAWABA_TEST_DATABASE_URL is a URL");
         url.set_path(&name);
@@ -416,14 +422,17 @@ pub async fn inject(app: &TestApp, from: &str, text: &str) {
     assert!(r.status().is_success(), "inbound injected: {}", r.status());
 }
 
-/// The demo clients file with working hours (UTC+2, the signals' default
-/// offset): center-demo's exclude this moment, center2-demo's include it.
+/// The demo clients file with working hours in Cairo time (the signals'
+/// default time zone), every day: center-demo's exclude this moment,
+/// center2-demo's include it.
 pub fn clients_with_hours(dir: &std::path::Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo_file("config/clients.toml")).unwrap();
     let mut file: toml::Table = text.parse().unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let local = (now.hour() as i64 * 60 + now.minute() as i64 + 120).rem_euclid(1440);
+    let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::get("Africa/Cairo").unwrap());
+    let local = now.hour() as i64 * 60 + now.minute() as i64;
     let hhmm = |m: i64| format!("{:02}:{:02}", m.rem_euclid(1440) / 60, m.rem_euclid(1440) % 60);
+    let every_day: Vec<toml::Value> =
+        ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].iter().map(|d| toml::Value::String((*d).into())).collect();
     for client in file["clients"].as_array_mut().unwrap() {
         let t = client.as_table_mut().unwrap();
         let hours = match t["client_id"].as_str().unwrap() {
@@ -432,6 +441,7 @@ pub fn clients_with_hours(dir: &std::path::Path) -> std::path::PathBuf {
             _ => continue,
         };
         t.insert("working_hours".into(), toml::Value::String(hours));
+        t.insert("working_days".into(), toml::Value::Array(every_day.clone()));
     }
     let path = dir.join("clients.toml");
     std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
