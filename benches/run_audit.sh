@@ -207,7 +207,8 @@ for conns in (64, 256):
         commit_ms = f"{1000 * delta(name, 'audit_commit_seconds_sum') / commits:.2f}" if commits else "–"
         misses = int(delta(name, "cache_miss") + delta(name, "cache_stale"))
         print(f"| {label} | {conns} | {a[0]:.0f} | {a[1]:.2f} | {a[2]:.2f} | {int(a[3])} | {misses} | {batch} | {commit_ms} "
-              f"| {base[0]:.0f} | {base[1]:.2f} | {base[2]:.2f} | {a[0] / base[0]:.2f}× |")print()
+              f"| {base[0]:.0f} | {base[1]:.2f} | {base[2]:.2f} | {a[0] / base[0]:.2f}× |")
+print()
 print("The same hit path with the claim-guessing read (two claims) beside the variant without it (no claims):")
 print()
 print("| store | conns | with the guessing read: req/s | p50 ms | p99 ms | without (no claims): req/s | p50 ms | p99 ms | ratio |")

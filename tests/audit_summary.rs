@@ -312,7 +312,48 @@ async fn a_governorate_is_the_centers_of_its_code(backend: Backend) {
     }
 }
 
+/// The claim-guessing stop keeps one row per distinct mismatching value,
+/// its time the latest: a value repeated (in one batch or in many) moves
+/// its time on and adds no row, so the request path's read stays small.
+async fn a_repeated_mismatching_value_is_one_row(backend: Backend) {
+    use bawaba::store::ClaimMismatchRow;
+    let (url, _guard) = fresh(backend).await;
+    let store = open(&url).await;
+    let row = |value: &str, i: u64| ClaimMismatchRow {
+        client_id: "center-demo".into(),
+        subject: "29001011300036".into(),
+        claim: "mother_name".into(),
+        value_hash: value.into(),
+        at: bawaba::audit::format_rfc3339(
+            time::macros::datetime!(2026-11-01 00:00 UTC) + time::Duration::minutes(i as i64),
+        ),
+    };
+    for batch in 0..3u64 {
+        let events: Vec<NewEvent> = (0..5u64)
+            .map(|i| {
+                let n = batch * 5 + i;
+                NewEvent { claim_mismatches: vec![row("h-same", n), row(&format!("h-{}", n % 2), n)], ..event(n) }
+            })
+            .collect();
+        store.append_events(&events, &sealer()).await.unwrap();
+    }
+    let seen = store.claim_values_seen("center-demo", "29001011300036", "2026-11-01T00:00:00Z").await.unwrap();
+    let mut found: Vec<(String, String)> = seen.into_iter().map(|v| (v.value_hash, v.last_at)).collect();
+    found.sort();
+    let at = |i: u64| row("", i).at;
+    assert_eq!(found, [("h-0".into(), at(14)), ("h-1".into(), at(13)), ("h-same".into(), at(14))]);
+    use sqlx::Connection;
+    let sql = "SELECT COUNT(*) FROM claim_mismatches";
+    let rows: (i64,) = if url.starts_with("sqlite") {
+        sqlx::query_as(sql).fetch_one(&mut sqlx::SqliteConnection::connect(&url).await.unwrap()).await.unwrap()
+    } else {
+        sqlx::query_as(sql).fetch_one(&mut sqlx::PgConnection::connect(&url).await.unwrap()).await.unwrap()
+    };
+    assert_eq!(rows.0, 3, "one row per distinct value");
+}
+
 on_both_backends!(
+    a_repeated_mismatching_value_is_one_row,
     a_governorate_is_the_centers_of_its_code,
     the_summary_answers_as_a_full_scan_does,
     archived_events_leave_the_summary,

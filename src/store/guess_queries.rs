@@ -23,10 +23,60 @@ pub struct SeenValue {
     pub last_at: String,
 }
 
+/// One row per distinct value (per client, subject and claim), with the
+/// last time it mismatched: a value sent again moves its time on instead of
+/// adding a row, so the table and the request path's read stay as small as
+/// the number of distinct values, however often one is repeated. Migration
+/// 9 (SQLite) / 7 (PostgreSQL) folds the earlier one-row-per-mismatch table.
+pub(super) const MIGRATION: &str = r#"
+CREATE TABLE claim_values (
+    client_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    claim       TEXT NOT NULL,
+    value_hash  TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    PRIMARY KEY (client_id, subject, claim, value_hash)
+);
+INSERT INTO claim_values (client_id, subject, claim, value_hash, at)
+    SELECT client_id, subject, claim, value_hash, MAX(at) FROM claim_mismatches
+    GROUP BY client_id, subject, claim, value_hash;
+DROP TABLE claim_mismatches;
+ALTER TABLE claim_values RENAME TO claim_mismatches;
+CREATE INDEX claim_mismatches_at ON claim_mismatches (at);
+"#;
+
+/// What a mismatching value does to its row: added, or its time moved on.
+macro_rules! on_conflict {
+    () => {
+        " ON CONFLICT (client_id, subject, claim, value_hash) DO UPDATE \
+         SET at = excluded.at WHERE excluded.at > claim_mismatches.at"
+    };
+}
+pub(super) const ON_CONFLICT: &str = on_conflict!();
+
 /// A mismatching value's row, written by the audit writer in the event's
 /// transaction (SQLite's appender; PostgreSQL's statement has its own CTE).
-pub(super) const INSERT_MISMATCH: &str =
-    "INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+pub(super) const INSERT_MISMATCH: &str = concat!(
+    "INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    on_conflict!()
+);
+
+/// The mismatching values of a batch, one per row of the table (the latest
+/// of a value the batch holds twice: one statement may not change a row twice).
+pub(super) fn distinct_mismatches(events: &[crate::audit::NewEvent]) -> Vec<&ClaimMismatchRow> {
+    let mut latest: std::collections::BTreeMap<(&str, &str, &str, &str), &ClaimMismatchRow> =
+        std::collections::BTreeMap::new();
+    for m in events.iter().flat_map(|e| &e.claim_mismatches) {
+        let key = (m.client_id.as_str(), m.subject.as_str(), m.claim.as_str(), m.value_hash.as_str());
+        match latest.get(&key) {
+            Some(seen) if seen.at >= m.at => {}
+            _ => {
+                latest.insert(key, m);
+            }
+        }
+    }
+    latest.into_values().collect()
+}
 
 /// The query of [`Store::claim_values_seen`] (both dialects bind alike).
 pub(super) const VALUES_SEEN: &str = "SELECT claim, value_hash, MAX(at) FROM claim_mismatches \

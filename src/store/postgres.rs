@@ -125,6 +125,8 @@ pub(super) const APPEND: &str = "WITH head AS (
     INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at)
     SELECT * FROM unnest($36::text[], $37::text[], $38::text[], $39::text[], $40::text[])
     WHERE EXISTS (SELECT 1 FROM head)
+    ON CONFLICT (client_id, subject, claim, value_hash) DO UPDATE
+    SET at = excluded.at WHERE excluded.at > claim_mismatches.at
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM events)";
@@ -356,7 +358,7 @@ impl PgStore {
             let (r_ids, r_clients) = (receipt_column(|r| &r.id), receipt_column(|r| &r.client_id));
             let (r_kids, r_codes) = (receipt_column(|r| &r.kid), receipt_column(|r| &r.code));
             let (r_issued, r_expires) = (receipt_column(|r| &r.issued_at), receipt_column(|r| &r.expires_at));
-            let mismatches: Vec<&ClaimMismatchRow> = events.iter().flat_map(|e| &e.claim_mismatches).collect();
+            let mismatches: Vec<&ClaimMismatchRow> = super::guess_queries::distinct_mismatches(events);
             let mismatch_column =
                 |f: fn(&ClaimMismatchRow) -> &str| mismatches.iter().map(|m| f(m)).collect::<Vec<&str>>();
             let (m_clients, m_subjects) = (mismatch_column(|m| &m.client_id), mismatch_column(|m| &m.subject));

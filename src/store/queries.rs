@@ -25,6 +25,15 @@ pub(super) const SMS_COLUMNS: &str = "id, client_id, kind, to_e164, case_ref, la
 
 pub(super) const CHECKPOINT_COLUMNS: &str = "seq, hash, at, prev_seq, key_id, signature";
 
+/// How [`shared_queries`]' `push_filter_as` writes the filtered columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Columns {
+    /// As they are: the planner may read through their indexes.
+    Indexed,
+    /// As expressions (`col || ''`), which no index serves.
+    Unindexed,
+}
+
 macro_rules! shared_queries {
     ($store:ty, $db:ty, $row:ty) => {
         use super::queries::{CHECK_COLUMNS, CHECKPOINT_COLUMNS, EVENT_COLUMNS, SMS_COLUMNS};
@@ -96,15 +105,27 @@ macro_rules! shared_queries {
 
         /// Appends the filter's conditions (all bound) to a `WHERE 1=1` query.
         fn push_filter(qb: &mut QueryBuilder<$db>, filter: &AuditFilter) {
+            push_filter_as(qb, filter, super::queries::Columns::Indexed)
+        }
+
+        /// `push_filter`, with the columns other than `at` written so that
+        /// their indexes are used or not (`Unindexed`: a short window, read
+        /// through the time index).
+        #[allow(dead_code)] // not every backend's queries read short windows
+        fn push_filter_as(qb: &mut QueryBuilder<$db>, filter: &AuditFilter, columns: super::queries::Columns) {
+            let col = |c: &str| match columns {
+                super::queries::Columns::Indexed => c.to_owned(),
+                super::queries::Columns::Unindexed => format!("({c} || '')"),
+            };
             for (column, value) in filter.equalities() {
-                qb.push(format!(" AND {column} = ")).push_bind(value.to_owned());
+                qb.push(format!(" AND {} = ", col(column))).push_bind(value.to_owned());
             }
             if let Some(code) = &filter.governorate {
                 // Center IDs begin with their governorate's code and a hyphen;
                 // '.' follows '-' in byte order, so this is one index range.
-                let order = <$store>::BYTE_ORDER;
-                qb.push(format!(" AND center_id{order} >= ")).push_bind(format!("{code}-"));
-                qb.push(format!(" AND center_id{order} < ")).push_bind(format!("{code}."));
+                let (order, center) = (<$store>::BYTE_ORDER, col("center_id"));
+                qb.push(format!(" AND {center}{order} >= ")).push_bind(format!("{code}-"));
+                qb.push(format!(" AND {center}{order} < ")).push_bind(format!("{code}."));
             }
             if let Some(from) = &filter.from {
                 qb.push(" AND at >= ").push_bind(from.clone());
@@ -201,7 +222,7 @@ macro_rules! shared_queries {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
-                let mismatches: Vec<_> = events.iter().flat_map(|e| &e.claim_mismatches).collect();
+                let mismatches = super::guess_queries::distinct_mismatches(events);
                 for chunk in mismatches.chunks(1000) {
                     let mut qb: QueryBuilder<$db> = QueryBuilder::new(
                         "INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at) ",
@@ -213,6 +234,7 @@ macro_rules! shared_queries {
                             .push_bind(m.value_hash.clone())
                             .push_bind(m.at.clone());
                     });
+                    qb.push(super::guess_queries::ON_CONFLICT);
                     qb.build().execute(&mut *tx).await?;
                 }
                 let mut checkpoint_seq = head.checkpoint_seq;

@@ -180,6 +180,8 @@ CREATE TABLE claim_hash_key (
 "#,
     ), // The stats' summary, kept by triggers (see `audit_summary`).
     (8, super::audit_summary::SQLITE_MIGRATION),
+    // One row per distinct mismatching value (see `guess_queries`).
+    (9, super::guess_queries::MIGRATION),
 ];
 
 /// The PostgreSQL schema: the same tables, with 64-bit integers and a
@@ -350,4 +352,6 @@ CREATE TABLE claim_hash_key (
     // A governorate's centers are a range of center IDs in byte order, which
     // a database's own collation need not be (en_US ignores the hyphen).
     (6, r#"CREATE INDEX audit_summary_center_bytes ON audit_summary (center_id COLLATE "C", day);"#),
+    // One row per distinct mismatching value (see `guess_queries`).
+    (7, super::guess_queries::MIGRATION),
 ];

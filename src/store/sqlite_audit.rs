@@ -106,6 +106,7 @@ impl SqliteAppender {
             }
             let mut insert = tx.prepare_cached(super::guess_queries::INSERT_MISMATCH)?;
             for m in events.iter().flat_map(|e| &e.claim_mismatches) {
+                // Row by row, so a value the batch holds twice simply moves its time on.
                 insert.execute(params![m.client_id, m.subject, m.claim, m.value_hash, m.at])?;
             }
         }

@@ -27,6 +27,12 @@ macro_rules! stats_queries {
                         push_filter(&mut qb, filter);
                         group
                     }
+                    super::audit_summary::Source::Window(filter) => {
+                        let (select, group) = super::audit_summary::events_sql(group_by);
+                        qb = QueryBuilder::new(select);
+                        push_filter_as(&mut qb, filter, super::queries::Columns::Unindexed);
+                        group
+                    }
                     super::audit_summary::Source::Summary { from_day, to_day, filter } => {
                         let (select, group) = super::audit_summary::summary_sql(group_by);
                         qb = QueryBuilder::new(select);
