@@ -71,8 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let mut rules = signals::SignalRules::new(&settings.signals, &[]);
     // Every center works 08:00–15:00 Cairo time, Sunday to Thursday (the off-hours read's usual case).
     let centers = aggregate(&[GroupBy::Center], store.audit_stats(&[GroupBy::Center], &month).await?);
-    let working =
-        signals::WorkingTime { start: 8 * 60, end: 15 * 60, days: [true, true, true, true, true, false, false] };
+    let working = signals::WorkingTime { start: 8 * 60, end: 15 * 60, days: bawaba::config::EGYPT_WORKING_WEEK };
     rules.hours = centers
         .iter()
         .filter_map(|r| r.group.get("center_id").cloned().flatten())

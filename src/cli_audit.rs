@@ -286,9 +286,7 @@ pub async fn report(
     if let Some(g) = &governorate
         && !crate::audit::AuditFilter::is_governorate_code(g)
     {
-        return fail(
-            "--governorate must be a governorate code: the capital letters before a center ID's first hyphen (e.g. SHR)",
-        );
+        return fail(format!("--governorate {}", crate::audit::AuditFilter::GOVERNORATE_REASON));
     }
     let Some((from, to)) = report::month_window(&month) else { return fail("--month must be YYYY-MM") };
     let (settings, store) = match open(config.as_deref()).await {

@@ -224,6 +224,10 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
+    /// Why a value is not a governorate code (the API's and the CLI's words).
+    pub const GOVERNORATE_REASON: &str =
+        "must be a governorate code: the capital letters before a center ID's first hyphen (e.g. SHR)";
+
     /// A governorate code as `governorate` takes it: one to eight capital
     /// letters or digits (the part of a center ID before its first hyphen).
     pub fn is_governorate_code(code: &str) -> bool {

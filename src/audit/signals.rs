@@ -192,7 +192,7 @@ pub async fn find(store: &Store, rules: &SignalRules, from: &str, to: &str) -> R
 mod tests {
     use super::*;
 
-    const WEEK: [bool; 7] = [true, true, true, true, true, false, false];
+    const WEEK: [bool; 7] = crate::config::EGYPT_WORKING_WEEK;
 
     fn rules(zone: &str) -> SignalRules {
         let settings = crate::config::Settings::load_from(None, &[]).unwrap().signals;

@@ -49,12 +49,15 @@ pub struct ClientConfig {
     pub working_days: Option<Vec<String>>,
 }
 
+/// `working_days` when none are given: Sunday to Thursday, Sunday first.
+pub const EGYPT_WORKING_WEEK: [bool; 7] = [true, true, true, true, true, false, false];
+
 /// Day names of `working_days`, Sunday first.
 pub const DAY_NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 /// `working_days` as a set, Sunday first; None if a name is not a day or none is given.
 pub fn parse_working_days(days: Option<&[String]>) -> Option<[bool; 7]> {
-    let Some(days) = days else { return Some([true, true, true, true, true, false, false]) };
+    let Some(days) = days else { return Some(EGYPT_WORKING_WEEK) };
     let mut set = [false; 7];
     for d in days {
         set[DAY_NAMES.iter().position(|n| n.eq_ignore_ascii_case(d.trim()))?] = true;
@@ -172,6 +175,17 @@ mod tests {
         assert_eq!(days(&["sat", "Sun"]), Some([true, false, false, false, false, false, true]));
         assert_eq!(days(&["friday"]), None);
         assert_eq!(days(&[]), None);
+    }
+
+    #[test]
+    fn the_clients_file_reports_bad_working_days_with_their_key() {
+        let text = include_str!("../../config/clients.toml");
+        assert!(ClientsFile::parse_for(text, "clients.toml", None).is_ok());
+        let bad =
+            text.replacen(r#"working_days = ["sun", "mon", "tue", "wed", "thu"]"#, r#"working_days = ["friday"]"#, 1);
+        assert_ne!(bad, text);
+        let problems = format!("{:?}", ClientsFile::parse_for(&bad, "clients.toml", None).unwrap_err());
+        assert!(problems.contains("clients[0].working_days") && problems.contains("friday"), "{problems}");
     }
 
     #[test]

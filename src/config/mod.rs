@@ -12,7 +12,7 @@ mod signals;
 mod verify;
 
 pub use citizens::CitizensSettings;
-pub use clients::{ClientConfig, ClientsFile, parse_working_days, parse_working_hours};
+pub use clients::{ClientConfig, ClientsFile, EGYPT_WORKING_WEEK, parse_working_days, parse_working_hours};
 pub use issuers::{ISSUER_ALGORITHMS, IssuerSettings, is_key_url};
 pub use layers::{ConfigProblem, Problems, parse_file};
 pub use purposes::PurposesFile;

@@ -108,10 +108,7 @@ pub fn parse_query(query: &str, allow: Allow) -> Result<(EventsQuery, Option<For
             "client_id" => filter.client_id = Some(v),
             "center_id" => filter.center_id = Some(v),
             "governorate" if AuditFilter::is_governorate_code(&v) => filter.governorate = Some(v),
-            "governorate" => errors.push(FieldError::new(
-                "governorate",
-                "must be a governorate code: the capital letters before a center ID's first hyphen (e.g. SHR)",
-            )),
+            "governorate" => errors.push(FieldError::new("governorate", AuditFilter::GOVERNORATE_REASON)),
             "operator_id" => filter.operator_id = Some(v),
             "action" => match Action::parse(&v) {
                 Some(_) => filter.action = Some(v),

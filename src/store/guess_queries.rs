@@ -52,6 +52,7 @@ macro_rules! on_conflict {
          SET at = excluded.at WHERE excluded.at > claim_mismatches.at"
     };
 }
+pub(super) use on_conflict;
 pub(super) const ON_CONFLICT: &str = on_conflict!();
 
 /// A mismatching value's row, written by the audit writer in the event's

@@ -101,7 +101,8 @@ impl AuditConnection {
 /// COMMIT), which matters over TCP. When another replica moved the head
 /// meanwhile (or signed a checkpoint), nothing is written (receipts neither) and the batch is
 /// sealed again after the new head.
-pub(super) const APPEND: &str = "WITH head AS (
+pub(super) const APPEND: &str = concat!(
+    "WITH head AS (
     UPDATE audit_head SET seq = $1, hash = $2, checkpoint_seq = $3 WHERE id = 1 AND seq = $4 AND hash = $5
         AND checkpoint_seq = $29 RETURNING 1
 ), events AS (
@@ -124,12 +125,13 @@ pub(super) const APPEND: &str = "WITH head AS (
 ), mismatches AS (
     INSERT INTO claim_mismatches (client_id, subject, claim, value_hash, at)
     SELECT * FROM unnest($36::text[], $37::text[], $38::text[], $39::text[], $40::text[])
-    WHERE EXISTS (SELECT 1 FROM head)
-    ON CONFLICT (client_id, subject, claim, value_hash) DO UPDATE
-    SET at = excluded.at WHERE excluded.at > claim_mismatches.at
+    WHERE EXISTS (SELECT 1 FROM head)",
+    super::guess_queries::on_conflict!(),
+    "
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM events)";
+SELECT (SELECT count(*) FROM head), (SELECT count(*) FROM events)"
+);
 
 /// Optimistic attempts before falling back to locking the head.
 const OPTIMISTIC_ATTEMPTS: usize = 4;

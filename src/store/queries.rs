@@ -111,7 +111,6 @@ macro_rules! shared_queries {
         /// `push_filter`, with the columns other than `at` written so that
         /// their indexes are used or not (`Unindexed`: a short window, read
         /// through the time index).
-        #[allow(dead_code)] // not every backend's queries read short windows
         fn push_filter_as(qb: &mut QueryBuilder<$db>, filter: &AuditFilter, columns: super::queries::Columns) {
             let col = |c: &str| match columns {
                 super::queries::Columns::Indexed => c.to_owned(),

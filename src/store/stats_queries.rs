@@ -21,16 +21,14 @@ macro_rules! stats_queries {
             ) -> Result<Vec<crate::audit::stats::StatsCell>, StoreError> {
                 let mut qb: QueryBuilder<$db>;
                 let group = match source {
-                    super::audit_summary::Source::Events(filter) => {
+                    super::audit_summary::Source::Events(filter) | super::audit_summary::Source::Window(filter) => {
+                        let columns = match source {
+                            super::audit_summary::Source::Window(_) => super::queries::Columns::Unindexed,
+                            _ => super::queries::Columns::Indexed,
+                        };
                         let (select, group) = super::audit_summary::events_sql(group_by);
                         qb = QueryBuilder::new(select);
-                        push_filter(&mut qb, filter);
-                        group
-                    }
-                    super::audit_summary::Source::Window(filter) => {
-                        let (select, group) = super::audit_summary::events_sql(group_by);
-                        qb = QueryBuilder::new(select);
-                        push_filter_as(&mut qb, filter, super::queries::Columns::Unindexed);
+                        push_filter_as(&mut qb, filter, columns);
                         group
                     }
                     super::audit_summary::Source::Summary { from_day, to_day, filter } => {
