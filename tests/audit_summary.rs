@@ -352,7 +352,81 @@ async fn a_repeated_mismatching_value_is_one_row(backend: Backend) {
     assert_eq!(rows.0, 3, "one row per distinct value");
 }
 
+/// Each signal group's event IDs, read for all groups of a kind at once,
+/// are the group's first 100 events in chain order, as a scan of the log
+/// finds them: groups without a center or an operator included, groups not
+/// asked for left out.
+async fn signal_groups_list_their_first_events(backend: Backend) {
+    use bawaba::store::{MAX_EVENT_IDS, SignalSql};
+    let (url, _guard) = fresh(backend).await;
+    let store = open(&url).await;
+    // Uneven groups: half the calls are one operator's, some have no
+    // operator or no center; some are refused (no data reached).
+    let events: Vec<NewEvent> = (0..900u64)
+        .map(|i| {
+            let (outcome, http_status) = [("match", 200), ("mismatch", 200), ("forbidden", 403)][(i % 3) as usize];
+            NewEvent {
+                action: Some([Action::NationalIdVerify, Action::TokenIssue][(i % 10 == 9) as usize]),
+                operator_id: match i {
+                    _ if i % 2 == 0 => Some("EMP-1".into()),
+                    _ if i % 5 == 0 => None,
+                    _ => Some("EMP-2".into()),
+                },
+                center_id: (i % 7 != 0).then(|| "SHR-ZAG-01".into()),
+                client_id: Some("center-demo".into()),
+                subject: (i % 11 != 0).then(|| format!("2900101130{:04}", i % 4)),
+                outcome: outcome.into(),
+                http_status,
+                ..event(i)
+            }
+        })
+        .collect();
+    for batch in events.chunks(50) {
+        store.append_events(batch, &sealer()).await.unwrap();
+    }
+    let all = store.events_after(0, 10_000).await.unwrap();
+    let (from, to) = ("2026-10-29T00:00:00.000000Z", "2026-12-29T00:00:00.000000Z");
+    let data = |e: &bawaba::audit::AuditEvent| {
+        ["national_id.verify", "real_estate.verify", "sms.send"].contains(&e.action.as_str())
+            && ["match", "mismatch", "not_found", "accepted"].contains(&e.outcome.as_str())
+            && e.subject.is_some()
+    };
+    let guessing = |e: &bawaba::audit::AuditEvent| {
+        ["mismatch", "too_many_mismatches"].contains(&e.outcome.as_str()) && e.subject.is_some()
+    };
+    type Kind<'a> = (SignalSql, &'a dyn Fn(&bawaba::audit::AuditEvent) -> bool, bool);
+    let kinds: [Kind; 2] = [(SignalSql::ManySubjects, &data, false), (SignalSql::ClaimGuessing, &guessing, true)];
+    for (kind, condition, by_subject) in kinds {
+        let mut groups = store.signal_groups(&kind, from, to, 1, 1000).await.unwrap();
+        assert!(groups.iter().any(|g| g.operator_id.is_none()), "{kind:?}: a group without an operator");
+        if !by_subject {
+            assert!(groups.iter().any(|g| g.count > MAX_EVENT_IDS), "{kind:?}: a group past the cap: {groups:?}");
+        }
+        // Every other group only: the others' events are not listed.
+        groups = groups.into_iter().step_by(2).collect();
+        let ids = store.signal_event_ids(&kind, from, to, &groups).await.unwrap();
+        assert_eq!(ids.len(), groups.len());
+        for (g, ids) in groups.iter().zip(ids) {
+            let expected: Vec<String> = all
+                .iter()
+                .filter(|e| {
+                    condition(e)
+                        && e.client_id == g.client_id
+                        && e.center_id == g.center_id
+                        && e.operator_id == g.operator_id
+                        && (!by_subject || e.subject == g.subject)
+                })
+                .take(MAX_EVENT_IDS as usize)
+                .map(|e| e.id.clone())
+                .collect();
+            assert_eq!(ids, expected, "{kind:?} {g:?}");
+        }
+    }
+    assert_eq!(store.signal_event_ids(&SignalSql::NoCaseRef, from, to, &[]).await.unwrap(), Vec::<Vec<String>>::new());
+}
+
 on_both_backends!(
+    signal_groups_list_their_first_events,
     a_repeated_mismatching_value_is_one_row,
     a_governorate_is_the_centers_of_its_code,
     the_summary_answers_as_a_full_scan_does,

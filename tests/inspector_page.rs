@@ -141,6 +141,24 @@ async fn an_inspector_ranks_centers_charts_one_and_follows_a_signal_to_its_event
         )
         .await;
     assert_eq!(english, json!(["Center", "Off hours", "Signals to review (last 31 days)"]));
+
+    // One governorate: the options are the codes of the centers seen; the
+    // table is read with the governorate filter, the signals are its centers'.
+    let options =
+        b.js("return Array.from(document.querySelectorAll('#inspect-governorate option')).map(o => o.value)", vec![]);
+    assert_eq!(options.await, json!(["", "CAI", "SHR"]));
+    b.js(
+        "const s = document.getElementById('inspect-governorate');
+         s.value = 'CAI'; s.dispatchEvent(new Event('change')); return null;",
+        vec![],
+    )
+    .await;
+    let rows = b.wait_for("one governorate's centers", CENTERS, vec![json!(1)]).await;
+    assert_eq!(rows, json!([["CAI-NSR-01", 3]]));
+    let signals = b.js("return document.querySelectorAll('#signals-body tr').length", vec![]).await;
+    assert_eq!(signals, 0);
+    let empty = b.js("return document.getElementById('signals-empty').hidden", vec![]).await;
+    assert_eq!(empty, false);
     let _: Value = b.js("return null", vec![]).await;
     b.close().await;
 }

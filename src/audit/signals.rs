@@ -166,9 +166,19 @@ pub async fn find(store: &Store, rules: &SignalRules, from: &str, to: &str) -> R
         found.push((SignalKind::ManyCenters, SignalSql::ManyCenters, g));
     }
 
+    // The groups' first events, one read per kind (and per off-hours read).
+    let mut event_ids = vec![Vec::new(); found.len()];
+    let mut start = 0;
+    while start < found.len() {
+        let end = start + found[start..].iter().take_while(|(_, sql, _)| *sql == found[start].1).count();
+        let groups: Vec<SignalGroup> = found[start..end].iter().map(|(_, _, g)| g.clone()).collect();
+        for (i, ids) in store.signal_event_ids(&found[start].1, from, to, &groups).await?.into_iter().enumerate() {
+            event_ids[start + i] = ids;
+        }
+        start = end;
+    }
     let mut signals = Vec::with_capacity(found.len());
-    for (kind, sql, g) in found {
-        let event_ids = store.signal_event_ids(&sql, from, to, &g).await?;
+    for ((kind, _, g), event_ids) in found.into_iter().zip(event_ids) {
         let count = match kind {
             SignalKind::ManySubjects | SignalKind::ManyCenters => g.distinct,
             _ => g.count,

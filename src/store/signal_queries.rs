@@ -38,6 +38,15 @@ impl SignalSql {
         }
     }
 
+    /// The group column whose values narrow a read of the groups' events
+    /// the most.
+    pub(super) fn narrowing_column(&self) -> &'static str {
+        match self {
+            SignalSql::ClaimGuessing | SignalSql::ManyCenters => "subject",
+            _ => "operator_id",
+        }
+    }
+
     /// What `distinct` counts.
     pub(super) fn distinct(&self) -> &'static str {
         match self {
@@ -101,6 +110,14 @@ pub struct SignalGroup {
     pub last_at: String,
 }
 
+/// The columns a group is told by, in [`SignalGroup`]'s order.
+pub(super) const GROUP_KEY: [&str; 4] = ["client_id", "center_id", "operator_id", "subject"];
+
+/// A group's values of [`GROUP_KEY`].
+pub(super) fn group_key(g: &SignalGroup) -> [Option<&String>; 4] {
+    [g.client_id.as_ref(), g.center_id.as_ref(), g.operator_id.as_ref(), g.subject.as_ref()]
+}
+
 /// Most event ids one signal lists.
 pub const MAX_EVENT_IDS: i64 = 100;
 
@@ -116,7 +133,7 @@ macro_rules! signal_queries {
                 limit: i64,
             ) -> Result<Vec<super::signal_queries::SignalGroup>, StoreError> {
                 let columns = kind.group_columns();
-                let select: Vec<String> = ["client_id", "center_id", "operator_id", "subject"]
+                let select: Vec<String> = super::signal_queries::GROUP_KEY
                     .iter()
                     .map(|c| if columns.contains(c) { c.to_string() } else { "CAST(NULL AS TEXT)".to_owned() })
                     .collect();
@@ -153,27 +170,63 @@ macro_rules! signal_queries {
                 kind: &super::signal_queries::SignalSql,
                 from: &str,
                 to: &str,
-                group: &super::signal_queries::SignalGroup,
-            ) -> Result<Vec<String>, StoreError> {
-                let mut qb: QueryBuilder<$db> = QueryBuilder::new("SELECT id FROM audit_events WHERE at >= ");
+                groups: &[super::signal_queries::SignalGroup],
+            ) -> Result<Vec<Vec<String>>, StoreError> {
+                use super::signal_queries::{GROUP_KEY, MAX_EVENT_IDS, group_key};
+                if groups.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let columns = kind.group_columns();
+                let select: Vec<String> = GROUP_KEY
+                    .iter()
+                    .map(|c| if columns.contains(c) { c.to_string() } else { "CAST(NULL AS TEXT)".to_owned() })
+                    .collect();
+                // One scan of the window through the time index for all the
+                // groups: the first ids of each group by a window function,
+                // narrowed to the groups' values of the most telling column,
+                // written as an expression so that no other index is chosen
+                // (a per-group read through the operator's or client's index
+                // walks their whole history before the window).
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
+                    "SELECT {}, id FROM (SELECT {}, id, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY seq) AS rn \
+                     FROM audit_events WHERE at >= ",
+                    GROUP_KEY.join(", "),
+                    select.iter().zip(GROUP_KEY).map(|(s, c)| format!("{s} AS {c}")).collect::<Vec<_>>().join(", "),
+                    columns.join(", ")
+                ));
                 qb.push_bind(from.to_owned()).push(" AND at < ").push_bind(to.to_owned());
                 kind.push_condition(&mut qb);
-                for (column, value) in [
-                    ("client_id", &group.client_id),
-                    ("center_id", &group.center_id),
-                    ("operator_id", &group.operator_id),
-                    ("subject", &group.subject),
-                ] {
-                    if kind.group_columns().contains(&column) {
-                        match value {
-                            Some(v) => qb.push(format!(" AND {column} = ")).push_bind(v.clone()),
-                            None => qb.push(format!(" AND {column} IS NULL")),
-                        };
+                let narrow = kind.narrowing_column();
+                let index = GROUP_KEY.iter().position(|c| *c == narrow).unwrap_or(0);
+                let mut values: Vec<&String> = groups.iter().filter_map(|g| group_key(g)[index]).collect();
+                values.sort_unstable();
+                values.dedup();
+                qb.push(" AND (");
+                let listed = !values.is_empty();
+                if listed {
+                    qb.push(format!("({narrow} || '') IN ("));
+                    let mut list = qb.separated(", ");
+                    for v in values {
+                        list.push_bind(v.clone());
+                    }
+                    qb.push(")");
+                }
+                if groups.iter().any(|g| group_key(g)[index].is_none()) {
+                    qb.push(if listed { " OR " } else { "" });
+                    qb.push(format!("{narrow} IS NULL"));
+                }
+                qb.push(")) AS e WHERE rn <= ").push_bind(MAX_EVENT_IDS).push(" ORDER BY rn");
+                let wanted: std::collections::HashMap<[Option<&String>; 4], usize> =
+                    groups.iter().enumerate().map(|(i, g)| (group_key(g), i)).collect();
+                let mut ids = vec![Vec::new(); groups.len()];
+                for r in qb.build().fetch_all(&self.pool).await? {
+                    let key: [Option<String>; 4] = [r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?];
+                    if let Some(&i) = wanted.get(&[key[0].as_ref(), key[1].as_ref(), key[2].as_ref(), key[3].as_ref()])
+                    {
+                        ids[i].push(r.try_get(4)?);
                     }
                 }
-                qb.push(" ORDER BY seq LIMIT ").push_bind(super::signal_queries::MAX_EVENT_IDS);
-                let rows = qb.build().fetch_all(&self.pool).await?;
-                rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+                Ok(ids)
             }
         }
     };
@@ -198,17 +251,18 @@ impl Store {
         }
     }
 
-    /// The first event ids (chain order) of one group, at most 100.
+    /// The first event ids (chain order) of each group, at most 100 each,
+    /// in the order of `groups`.
     pub async fn signal_event_ids(
         &self,
         kind: &SignalSql,
         from: &str,
         to: &str,
-        group: &SignalGroup,
-    ) -> Result<Vec<String>, StoreError> {
+        groups: &[SignalGroup],
+    ) -> Result<Vec<Vec<String>>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.signal_event_ids(kind, from, to, group).await,
-            Store::Postgres(s) => s.signal_event_ids(kind, from, to, group).await,
+            Store::Sqlite(s) => s.signal_event_ids(kind, from, to, groups).await,
+            Store::Postgres(s) => s.signal_event_ids(kind, from, to, groups).await,
         }
     }
 }

@@ -10,6 +10,8 @@
     ar: {
       centersHeading: "المراكز (آخر 31 يومًا)",
       refresh: "تحديث",
+      governorate: "المحافظة",
+      allGovernorates: "كل المحافظات",
       colCenter: "المركز",
       colCalls: "العمليات",
       colVerifications: "عمليات التحقق",
@@ -45,6 +47,8 @@
     en: {
       centersHeading: "Centers (last 31 days)",
       refresh: "Refresh",
+      governorate: "Governorate",
+      allGovernorates: "All governorates",
       colCenter: "Center",
       colCalls: "Calls",
       colVerifications: "Verifications",
@@ -93,7 +97,20 @@
 
   const $ = (id) => document.getElementById(id);
   const audit = () => window.bawabaAudit;
-  const state = { rows: null, sort: { key: "total", descending: true }, center: null, days: null, signals: null, error: null };
+  const state = {
+    rows: null,
+    sort: { key: "total", descending: true },
+    center: null,
+    days: null,
+    signals: null,
+    error: null,
+    // The governorate chosen ("" for all) and the codes seen in the
+    // centers' IDs (CONTRACT §8: a center ID begins with its code and "-").
+    governorate: "",
+    governorates: [],
+  };
+
+  const governorateOf = (center) => (center && center.includes("-") ? center.slice(0, center.indexOf("-")) : null);
 
   function t(key, ...args) {
     const value = TEXT[audit().lang()][key];
@@ -210,8 +227,12 @@
   function renderSignals() {
     const body = $("signals-body");
     body.replaceChildren();
-    $("signals-empty").hidden = !(state.signals && state.signals.length === 0);
-    for (const s of state.signals || []) {
+    // A governorate's signals: those of its centers, and those of no one
+    // center (a citizen looked up by many centers).
+    const chosen = (s) => !state.governorate || !s.center_id || governorateOf(s.center_id) === state.governorate;
+    const signals = (state.signals || []).filter(chosen);
+    $("signals-empty").hidden = !(state.signals && signals.length === 0);
+    for (const s of signals) {
       const tr = el("tr", null, { "data-kind": s.kind });
       tr.append(
         el("td", TEXT[audit().lang()].kinds[s.kind] || s.kind, { "data-col": "kind", title: s.kind }),
@@ -243,8 +264,17 @@
 
   // ---- wiring ---------------------------------------------------------------
 
+  function renderGovernorates() {
+    const select = $("inspect-governorate");
+    const all = select.options[0];
+    select.replaceChildren(all);
+    for (const code of state.governorates) select.append(el("option", code, { value: code }));
+    select.value = state.governorate;
+  }
+
   function renderAll() {
     for (const e of document.querySelectorAll("[data-inspect-i18n]")) e.textContent = t(e.dataset.inspectI18n);
+    renderGovernorates();
     const error = $("inspect-error");
     error.textContent = state.error || "";
     error.hidden = !state.error;
@@ -256,12 +286,19 @@
     state.error = null;
     $("inspect").setAttribute("aria-busy", "true");
     try {
+      const governorate = state.governorate;
+      const filter = governorate ? `&governorate=${encodeURIComponent(governorate)}` : "";
       const [stats, signals] = await Promise.all([
-        getJson("/v1/audit/stats?group_by=center"),
+        getJson(`/v1/audit/stats?group_by=center${filter}`),
         getJson("/v1/audit/signals"),
       ]);
+      if (governorate !== state.governorate) return;
       // Calls without a center (auditors, SMSC callbacks) are no center's.
       state.rows = stats.rows.filter((r) => r.group.center_id);
+      if (!governorate) {
+        const codes = new Set(state.rows.map((r) => governorateOf(r.group.center_id)).filter((c) => c));
+        state.governorates = [...codes].sort();
+      }
       state.signals = signals.signals;
     } catch (e) {
       state.error = e.message;
@@ -287,9 +324,13 @@
       if (tr) chooseCenter(tr.dataset.center);
     });
     $("inspect-refresh").addEventListener("click", load);
+    $("inspect-governorate").addEventListener("change", (e) => {
+      Object.assign(state, { governorate: e.target.value, rows: null, center: null, days: null });
+      load();
+    });
     document.addEventListener("bawaba:signed-in", load);
     document.addEventListener("bawaba:signed-out", () => {
-      Object.assign(state, { rows: null, center: null, days: null, signals: null, error: null });
+      Object.assign(state, { rows: null, center: null, days: null, signals: null, error: null, governorate: "", governorates: [] });
       renderAll();
     });
     document.addEventListener("bawaba:language", renderAll);
