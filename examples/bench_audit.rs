@@ -18,6 +18,14 @@
 //! summary's triggers dropped (`store::audit_summary`): the writer as it was
 //! before the summary, a variant that exists only here, never a setting.
 //!
+//! `--floor` measures instead what the SQLite store's transaction itself
+//! takes, with no writer, channel or task around it: one thread calls the
+//! product's `SqliteAppender::append` (the audit writer's own transaction)
+//! with ready-made batches of 32 and 256 events, timing only the calls; then
+//! the same without the summary's triggers, without the secondary indexes
+//! too, and with `synchronous = NORMAL` (variants that exist only here). It
+//! is the ceiling of any writer in front of this schema on this disk.
+//!
 //! `--pg URL` names a PostgreSQL server (default: `$BAWABA_BENCH_DATABASE_URL`,
 //! else `postgres://postgres@127.0.0.1:5432/test`); each measurement creates a
 //! scratch database there and drops it afterwards. Give `--pg` again to measure
@@ -274,6 +282,7 @@ struct Args {
     pg: Vec<String>,
     dir: std::path::PathBuf,
     without_summary: bool,
+    floor: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -283,6 +292,7 @@ fn parse_args() -> anyhow::Result<Args> {
         pg: vec![std::env::var("BAWABA_BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into())],
         dir: std::env::temp_dir(),
         without_summary: false,
+        floor: false,
     };
     let mut it = std::env::args().skip(1);
     let mut given_pg = false;
@@ -305,9 +315,10 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--dir" => a.dir = value()?.into(),
             "--without-summary" => a.without_summary = true,
+            "--floor" => a.floor = true,
             other => anyhow::bail!(
                 "unknown argument {other}; usage: bench_audit [--seconds 5] [--tasks 64,512] [--pg URL]... [--no-pg] \
-                 [--dir DIR] [--without-summary]"
+                 [--dir DIR] [--without-summary] [--floor]"
             ),
         }
     }
@@ -329,6 +340,9 @@ async fn main() -> anyhow::Result<()> {
         args.tasks,
         dir.path().display()
     );
+    if args.floor {
+        return floor(dir.path(), args.seconds).await;
+    }
     // The baseline's store is never written: the no-op sink keeps nothing.
     let idle_store =
         Store::open(&format!("sqlite://{}", dir.path().join("idle.db").display()), &StoreOptions::default()).await?;
@@ -379,4 +393,81 @@ fn print_row(name: &str, tasks: usize, m: &Measured, b: &Measured) {
         cell(b.p99_ms),
         m.events_per_s / b.events_per_s
     );
+}
+
+/// What a variant of `--floor` takes away from the store.
+#[derive(Clone, Copy, PartialEq)]
+enum Stripped {
+    Nothing,
+    Summary,
+    /// These secondary indexes too.
+    Indexes(&'static [&'static str]),
+}
+
+const SECONDARY: [&str; 5] = ["subject", "client", "operator", "center", "at"];
+
+/// `--floor`: the SQLite store's transaction alone (see the module's comment).
+async fn floor(dir: &std::path::Path, seconds: Duration) -> anyhow::Result<()> {
+    println!(
+        "| the store's transaction alone (one thread, SqliteAppender::append) | events per commit | durable events/s | mean commit ms |"
+    );
+    println!("|---|---|---|---|");
+    let variants = [
+        ("as the product has it (synchronous=FULL)", Stripped::Nothing, true),
+        ("without the stats summary's triggers", Stripped::Summary, true),
+        ("without the summary and the subject index", Stripped::Indexes(&["subject"]), true),
+        ("without the summary and the client, operator and center indexes", Stripped::Indexes(&SECONDARY[1..4]), true),
+        ("without the summary and the five secondary indexes", Stripped::Indexes(&SECONDARY), true),
+        ("as the product has it, synchronous=NORMAL (no fsync per commit)", Stripped::Nothing, false),
+    ];
+    for (i, (name, stripped, fsync)) in variants.into_iter().enumerate() {
+        for batch in [32usize, 256] {
+            let url = format!("sqlite://{}", dir.join(format!("floor-{i}-{batch}.db")).display());
+            let options = StoreOptions { fsync_each_commit: fsync, ..StoreOptions::default() };
+            let store = Store::open(&url, &options).await?;
+            if stripped != Stripped::Nothing {
+                drop_summary_triggers(&url).await?;
+            }
+            if let Stripped::Indexes(indexes) = stripped {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+                for index in indexes {
+                    let sql = format!("DROP INDEX audit_events_{index}");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+                }
+                conn.close().await?;
+            }
+            let Store::Sqlite(sqlite) = &store else { unreachable!("a sqlite:// URL") };
+            let mut appender = sqlite.audit_appender()?;
+            let sealer = Sealer { key: Arc::new(CheckpointKey::generate()?), every: 1000 };
+            let (events, took, commits) = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        let mut rng = Rng(batch as u64);
+                        let (mut events, mut took, mut commits) = (0usize, Duration::ZERO, 0u32);
+                        let began = Instant::now();
+                        while began.elapsed() < WARMUP + seconds {
+                            let ready: Vec<NewEvent> = (0..batch).map(|_| event(&mut rng)).collect();
+                            let t = Instant::now();
+                            appender.append(&ready, &sealer).expect("append");
+                            if began.elapsed() >= WARMUP {
+                                took += t.elapsed();
+                                events += batch;
+                                commits += 1;
+                            }
+                        }
+                        (events, took, commits)
+                    })
+                    .join()
+                    .expect("the floor's thread")
+            });
+            drop((appender, store));
+            println!(
+                "| {name} | {batch} | {:.0} | {:.2} |",
+                events as f64 / took.as_secs_f64(),
+                1000.0 * took.as_secs_f64() / commits.max(1) as f64
+            );
+        }
+    }
+    Ok(())
 }

@@ -92,8 +92,10 @@ async fn an_inspector_ranks_centers_charts_one_and_follows_a_signal_to_its_event
 
     // The signals: the planted guessing and the off-hours lookups, none for center2-demo.
     let kinds = b
-        .js(
-            "return Array.from(document.querySelectorAll('#signals-body tr')).map(tr =>
+        .wait_for(
+            "the signals",
+            "if (document.getElementById('signals').getAttribute('aria-busy')) return null;
+             return Array.from(document.querySelectorAll('#signals-body tr')).map(tr =>
                  [tr.dataset.kind, tr.querySelector('[data-col=center]').textContent,
                   tr.querySelector('[data-col=operator]').textContent, Number(tr.querySelector('[data-col=count]').textContent)])",
             vec![],
@@ -155,7 +157,14 @@ async fn an_inspector_ranks_centers_charts_one_and_follows_a_signal_to_its_event
     .await;
     let rows = b.wait_for("one governorate's centers", CENTERS, vec![json!(1)]).await;
     assert_eq!(rows, json!([["CAI-NSR-01", 3]]));
-    let signals = b.js("return document.querySelectorAll('#signals-body tr').length", vec![]).await;
+    let signals = b
+        .wait_for(
+            "the governorate's signals",
+            "return document.getElementById('signals').getAttribute('aria-busy') ? null
+                 : document.querySelectorAll('#signals-body tr').length",
+            vec![],
+        )
+        .await;
     assert_eq!(signals, 0);
     let empty = b.js("return document.getElementById('signals-empty').hidden", vec![]).await;
     assert_eq!(empty, false);

@@ -13,7 +13,7 @@ const MAX_SIGNALS_PER_KIND: i64 = 200;
 /// Operators counted for a center's median (`many_subjects`).
 const MAX_OPERATORS: i64 = 50_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalKind {
     ClaimGuessing,
@@ -119,18 +119,23 @@ fn median(values: &mut [i64]) -> i64 {
     values.get(values.len().saturating_sub(1) / 2).copied().unwrap_or(0)
 }
 
-/// Every signal of `[from, to)`, kind by kind.
+/// Reads of the store a signals search runs at once: each is a scan of the
+/// window, so two keep both cores of a small machine busy while leaving the
+/// pool's other connections to the request path.
+const PARALLEL_READS: usize = 2;
+
+/// Every signal of `[from, to)`.
 pub async fn find(store: &Store, rules: &SignalRules, from: &str, to: &str) -> Result<Vec<Signal>, StoreError> {
+    use futures::{StreamExt, TryStreamExt};
     let s = &rules.settings;
-    let mut found: Vec<(SignalKind, SignalSql, SignalGroup)> = Vec::new();
-    for (kind, sql, min) in [
-        (SignalKind::ClaimGuessing, SignalSql::ClaimGuessing, s.claim_guessing_min_mismatches),
-        (SignalKind::NoCaseRef, SignalSql::NoCaseRef, s.no_case_ref_min_calls),
-    ] {
-        for g in store.signal_groups(&sql, from, to, min, MAX_SIGNALS_PER_KIND).await? {
-            found.push((kind, sql.clone(), g));
-        }
-    }
+    // The reads of groups: (kind, condition, least count, most groups).
+    let mut reads: Vec<(SignalKind, SignalSql, i64, i64)> = vec![
+        (SignalKind::ClaimGuessing, SignalSql::ClaimGuessing, s.claim_guessing_min_mismatches, MAX_SIGNALS_PER_KIND),
+        (SignalKind::NoCaseRef, SignalSql::NoCaseRef, s.no_case_ref_min_calls, MAX_SIGNALS_PER_KIND),
+        // many_subjects: every operator, against the median of the operator's center (below).
+        (SignalKind::ManySubjects, SignalSql::ManySubjects, 1, MAX_OPERATORS),
+        (SignalKind::ManyCenters, SignalSql::ManyCenters, s.many_centers_min, MAX_SIGNALS_PER_KIND),
+    ];
     // One read per working time, for every client that keeps it (most centers keep the same hours).
     let mut by_time: BTreeMap<WorkingTime, Vec<String>> = BTreeMap::new();
     for (client_id, working) in &rules.hours {
@@ -141,61 +146,69 @@ pub async fn find(store: &Store, rules: &SignalRules, from: &str, to: &str) -> R
         // Bound values stay far below what either store takes in one statement.
         for chunk in client_ids.chunks(500) {
             let sql = SignalSql::OffHours { client_ids: chunk.to_vec(), working: intervals.clone() };
-            for g in store.signal_groups(&sql, from, to, s.off_hours_min_calls, MAX_SIGNALS_PER_KIND).await? {
-                found.push((SignalKind::OffHours, sql.clone(), g));
-            }
+            reads.push((SignalKind::OffHours, sql, s.off_hours_min_calls, MAX_SIGNALS_PER_KIND));
         }
     }
-    // many_subjects: against the median of the operator's center.
-    let operators = store.signal_groups(&SignalSql::ManySubjects, from, to, 1, MAX_OPERATORS).await?;
+    let groups: Vec<Vec<SignalGroup>> = futures::stream::iter(&reads)
+        .map(|(_, sql, min, limit)| store.signal_groups(sql, from, to, *min, *limit))
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await?;
+    let mut found: Vec<(SignalKind, SignalSql, Vec<SignalGroup>)> = Vec::with_capacity(reads.len());
+    for ((kind, sql, _, _), groups) in reads.into_iter().zip(groups) {
+        let groups = if kind == SignalKind::ManySubjects { many_subjects(s, groups) } else { groups };
+        if !groups.is_empty() {
+            found.push((kind, sql, groups));
+        }
+    }
+
+    // The groups' first events, one read per kind (and per off-hours read).
+    let event_ids: Vec<Vec<Vec<String>>> = futures::stream::iter(&found)
+        .map(|(_, sql, groups)| store.signal_event_ids(sql, from, to, groups))
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await?;
+    let mut signals = Vec::new();
+    for ((kind, _, groups), event_ids) in found.into_iter().zip(event_ids) {
+        for (g, event_ids) in groups.into_iter().zip(event_ids) {
+            let count = match kind {
+                SignalKind::ManySubjects | SignalKind::ManyCenters => g.distinct,
+                _ => g.count,
+            };
+            signals.push(Signal {
+                kind,
+                client_id: g.client_id,
+                center_id: g.center_id,
+                operator_id: g.operator_id,
+                subject: g.subject,
+                count,
+                first_at: g.first_at,
+                last_at: g.last_at,
+                event_ids,
+            });
+        }
+    }
+    // Kind by kind, as the contract lists them.
+    signals.sort_by_key(|s| s.kind);
+    Ok(signals)
+}
+
+/// The operators whose distinct citizens reach the threshold and the
+/// factor times their center's median, the most first.
+fn many_subjects(s: &SignalsSettings, operators: Vec<SignalGroup>) -> Vec<SignalGroup> {
     let mut per_center: BTreeMap<Option<String>, Vec<i64>> = BTreeMap::new();
     for g in &operators {
         per_center.entry(g.center_id.clone()).or_default().push(g.distinct);
     }
     let medians: BTreeMap<Option<String>, i64> = per_center.into_iter().map(|(c, mut v)| (c, median(&mut v))).collect();
-    let many: Vec<SignalGroup> = operators
+    operators
         .into_iter()
         .filter(|g| {
             let median = medians.get(&g.center_id).copied().unwrap_or(0) as f64;
             g.distinct >= s.many_subjects_min && g.distinct as f64 >= s.many_subjects_factor * median
         })
         .take(MAX_SIGNALS_PER_KIND as usize)
-        .collect();
-    found.extend(many.into_iter().map(|g| (SignalKind::ManySubjects, SignalSql::ManySubjects, g)));
-    for g in store.signal_groups(&SignalSql::ManyCenters, from, to, s.many_centers_min, MAX_SIGNALS_PER_KIND).await? {
-        found.push((SignalKind::ManyCenters, SignalSql::ManyCenters, g));
-    }
-
-    // The groups' first events, one read per kind (and per off-hours read).
-    let mut event_ids = vec![Vec::new(); found.len()];
-    let mut start = 0;
-    while start < found.len() {
-        let end = start + found[start..].iter().take_while(|(_, sql, _)| *sql == found[start].1).count();
-        let groups: Vec<SignalGroup> = found[start..end].iter().map(|(_, _, g)| g.clone()).collect();
-        for (i, ids) in store.signal_event_ids(&found[start].1, from, to, &groups).await?.into_iter().enumerate() {
-            event_ids[start + i] = ids;
-        }
-        start = end;
-    }
-    let mut signals = Vec::with_capacity(found.len());
-    for ((kind, _, g), event_ids) in found.into_iter().zip(event_ids) {
-        let count = match kind {
-            SignalKind::ManySubjects | SignalKind::ManyCenters => g.distinct,
-            _ => g.count,
-        };
-        signals.push(Signal {
-            kind,
-            client_id: g.client_id,
-            center_id: g.center_id,
-            operator_id: g.operator_id,
-            subject: g.subject,
-            count,
-            first_at: g.first_at,
-            last_at: g.last_at,
-            event_ids,
-        });
-    }
-    Ok(signals)
+        .collect()
 }
 
 #[cfg(test)]

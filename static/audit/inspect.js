@@ -282,29 +282,41 @@
     renderSignals();
   }
 
+  // The centers and the signals are read side by side and each shown when
+  // it comes: on a large log the signals (scans of the window) take longer.
   async function load() {
     state.error = null;
+    const governorate = state.governorate;
+    const filter = governorate ? `&governorate=${encodeURIComponent(governorate)}` : "";
+    const current = () => governorate === state.governorate;
+    const fail = (e) => {
+      if (current()) state.error = e.message;
+    };
     $("inspect").setAttribute("aria-busy", "true");
-    try {
-      const governorate = state.governorate;
-      const filter = governorate ? `&governorate=${encodeURIComponent(governorate)}` : "";
-      const [stats, signals] = await Promise.all([
-        getJson(`/v1/audit/stats?group_by=center${filter}`),
-        getJson("/v1/audit/signals"),
-      ]);
-      if (governorate !== state.governorate) return;
-      // Calls without a center (auditors, SMSC callbacks) are no center's.
-      state.rows = stats.rows.filter((r) => r.group.center_id);
-      if (!governorate) {
-        const codes = new Set(state.rows.map((r) => governorateOf(r.group.center_id)).filter((c) => c));
-        state.governorates = [...codes].sort();
-      }
-      state.signals = signals.signals;
-    } catch (e) {
-      state.error = e.message;
-    }
-    $("inspect").removeAttribute("aria-busy");
-    renderAll();
+    $("signals").setAttribute("aria-busy", "true");
+    const centers = getJson(`/v1/audit/stats?group_by=center${filter}`)
+      .then((stats) => {
+        if (!current()) return;
+        // Calls without a center (auditors, SMSC callbacks) are no center's.
+        state.rows = stats.rows.filter((r) => r.group.center_id);
+        if (!governorate) {
+          const codes = new Set(state.rows.map((r) => governorateOf(r.group.center_id)).filter((c) => c));
+          state.governorates = [...codes].sort();
+        }
+      }, fail)
+      .finally(() => {
+        if (current()) $("inspect").removeAttribute("aria-busy");
+        renderAll();
+      });
+    const signals = getJson("/v1/audit/signals")
+      .then((report) => {
+        if (current()) state.signals = report.signals;
+      }, fail)
+      .finally(() => {
+        if (current()) $("signals").removeAttribute("aria-busy");
+        renderAll();
+      });
+    await Promise.all([centers, signals]);
   }
 
   function init() {
