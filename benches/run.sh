@@ -222,3 +222,14 @@ commit = metric("audit_commit_seconds_sum")
 if batches:
     print(f"\naudit group commit over the whole run: {events:.0f} events in {batches:.0f} commits (mean batch {events/batches:.1f}, mean commit {1000*commit/batches:.2f} ms)")
 PY
+
+# The audit writer at 64 appenders on both stores (PostgreSQL over TCP with
+# and without TLS), then the SQLite store's own transaction without the
+# writer around it, and without its parts: the floor the writer stands on.
+echo "== the audit writer and its floor" >&2
+cargo build --release --quiet --example bench_audit
+PG=${BAWABA_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+echo
+target/release/examples/bench_audit --seconds 5 --tasks 64 --dir "$WORK" --pg "$PG" --pg "$PG?sslmode=disable"
+echo
+target/release/examples/bench_audit --floor --seconds 5 --dir "$WORK"
