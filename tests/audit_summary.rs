@@ -342,6 +342,22 @@ async fn a_repeated_mismatching_value_is_one_row(backend: Backend) {
     found.sort();
     let at = |i: u64| row("", i).at;
     assert_eq!(found, [("h-0".into(), at(14)), ("h-1".into(), at(13)), ("h-same".into(), at(14))]);
+    // Concurrent reads (one query for many on PostgreSQL) each get their own answer.
+    let reads = (0..40u64).map(|i| {
+        let (client, since) = if i % 2 == 0 { ("center-demo", at(i % 16)) } else { ("other", at(0)) };
+        let store = store.clone();
+        async move { (i, store.claim_values_seen(client, "29001011300036", &since).await.unwrap()) }
+    });
+    for (i, seen) in futures::future::join_all(reads).await {
+        let mut hashes: Vec<String> = seen.into_iter().map(|v| v.value_hash).collect();
+        hashes.sort();
+        let expected: &[&str] = match i {
+            _ if i % 2 == 1 => &[],
+            _ if i % 16 <= 13 => &["h-0", "h-1", "h-same"],
+            _ => &["h-0", "h-same"],
+        };
+        assert_eq!(hashes, expected, "read {i}");
+    }
     use sqlx::Connection;
     let sql = "SELECT COUNT(*) FROM claim_mismatches";
     let rows: (i64,) = if url.starts_with("sqlite") {

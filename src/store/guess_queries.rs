@@ -159,7 +159,11 @@ impl Store {
                 Ok(seen) => Ok(seen),
                 Err(_) => s.claim_values_seen_pooled(client_id, subject, since).await,
             },
-            Store::Postgres(s) => s.claim_values_seen_pooled(client_id, subject, since).await,
+            // With the concurrent callers' reads in one query; alone if that is not running.
+            Store::Postgres(s) => match s.seen.read(client_id, subject, since).await {
+                Ok(seen) => Ok(seen),
+                Err(_) => s.claim_values_seen_pooled(client_id, subject, since).await,
+            },
         }
     }
 
@@ -189,4 +193,61 @@ impl super::sqlite::SqliteStore {
             rows.collect()
         })
     }
+}
+
+/// Most reads in one query.
+const MAX_SEEN_READS: usize = 128;
+
+/// The claim-guessing stop's reads on PostgreSQL. Each verification that
+/// carries claims reads its values before answering, a round trip to the
+/// server through the pool; at 64 concurrent hits that read cost the hit
+/// path 72 % of its throughput (BENCHMARKS.md). Concurrent reads are handed
+/// to one task that asks for all of them in one query (the batcher of the
+/// group commit), so the server and the pool see one query per round trip.
+#[derive(Clone)]
+pub(super) struct SeenReads(super::group::Batcher<(String, String, String), Vec<SeenValue>>);
+
+/// The values seen of many (client, subject, since) at once, by position.
+const VALUES_SEEN_MANY: &str = "SELECT k.i, m.claim, m.value_hash, MAX(m.at) \
+     FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(client_id, subject, since, i) \
+     JOIN claim_mismatches m ON m.client_id = k.client_id AND m.subject = k.subject AND m.at >= k.since \
+     GROUP BY k.i, m.claim, m.value_hash";
+
+impl SeenReads {
+    /// Starts the reading task on the current runtime; it ends when the
+    /// last handle is dropped (it holds the pool, not the store).
+    pub(super) fn start(pool: sqlx::PgPool) -> SeenReads {
+        let (batcher, _task) = super::group::Batcher::start("claim values read", MAX_SEEN_READS, move |items| {
+            let pool = pool.clone();
+            async move { read_many(&pool, items).await }
+        });
+        SeenReads(batcher)
+    }
+
+    pub(super) async fn read(&self, client_id: &str, subject: &str, since: &str) -> Result<Vec<SeenValue>, StoreError> {
+        self.0.submit((client_id.to_owned(), subject.to_owned(), since.to_owned())).await
+    }
+}
+
+async fn read_many(
+    pool: &sqlx::PgPool,
+    items: Vec<(String, String, String)>,
+) -> Result<Vec<Vec<SeenValue>>, StoreError> {
+    use sqlx::Row;
+    let mut columns: [Vec<String>; 3] = Default::default();
+    let n = items.len();
+    for (client_id, subject, since) in items {
+        columns[0].push(client_id);
+        columns[1].push(subject);
+        columns[2].push(since);
+    }
+    let [clients, subjects, sinces] = columns;
+    let rows = sqlx::query(VALUES_SEEN_MANY).bind(clients).bind(subjects).bind(sinces).fetch_all(pool).await?;
+    let mut seen = vec![Vec::new(); n];
+    for r in rows {
+        let i: i64 = r.try_get(0)?;
+        let slot = usize::try_from(i - 1).ok().and_then(|i| seen.get_mut(i)).ok_or(StoreError::Unavailable)?;
+        slot.push(SeenValue { claim: r.try_get(1)?, value_hash: r.try_get(2)?, last_at: r.try_get(3)? });
+    }
+    Ok(seen)
 }

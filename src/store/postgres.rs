@@ -17,6 +17,9 @@ pub struct PgStore {
     head: Arc<Mutex<Option<ChainHead>>>,
     /// The audit writer's own connection (see `pg_audit`); None: the pool's.
     audit: Option<Arc<AuditConnection>>,
+    /// The claim-guessing stop's reads, many callers' in one query (see
+    /// `guess_queries::SeenReads`).
+    pub(super) seen: super::guess_queries::SeenReads,
 }
 
 /// The audit writer's connection with its prepared statement, opened on
@@ -258,7 +261,8 @@ impl PgStore {
                 None
             }
         };
-        let store = PgStore { pool, head: Arc::default(), audit };
+        let seen = super::guess_queries::SeenReads::start(pool.clone());
+        let store = PgStore { pool, head: Arc::default(), audit, seen };
         store.migrate().await?;
         Ok(store)
     }
