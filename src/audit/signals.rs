@@ -13,7 +13,7 @@ const MAX_SIGNALS_PER_KIND: i64 = 200;
 /// Operators counted for a center's median (`many_subjects`).
 const MAX_OPERATORS: i64 = 50_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalKind {
     ClaimGuessing,
@@ -128,13 +128,11 @@ const PARALLEL_READS: usize = 2;
 pub async fn find(store: &Store, rules: &SignalRules, from: &str, to: &str) -> Result<Vec<Signal>, StoreError> {
     use futures::{StreamExt, TryStreamExt};
     let s = &rules.settings;
-    // The reads of groups: (kind, condition, least count, most groups).
+    // The reads of groups, in the contract's order of kinds: (kind,
+    // condition, least count, most groups).
     let mut reads: Vec<(SignalKind, SignalSql, i64, i64)> = vec![
         (SignalKind::ClaimGuessing, SignalSql::ClaimGuessing, s.claim_guessing_min_mismatches, MAX_SIGNALS_PER_KIND),
         (SignalKind::NoCaseRef, SignalSql::NoCaseRef, s.no_case_ref_min_calls, MAX_SIGNALS_PER_KIND),
-        // many_subjects: every operator, against the median of the operator's center (below).
-        (SignalKind::ManySubjects, SignalSql::ManySubjects, 1, MAX_OPERATORS),
-        (SignalKind::ManyCenters, SignalSql::ManyCenters, s.many_centers_min, MAX_SIGNALS_PER_KIND),
     ];
     // One read per working time, for every client that keeps it (most centers keep the same hours).
     let mut by_time: BTreeMap<WorkingTime, Vec<String>> = BTreeMap::new();
@@ -149,6 +147,9 @@ pub async fn find(store: &Store, rules: &SignalRules, from: &str, to: &str) -> R
             reads.push((SignalKind::OffHours, sql, s.off_hours_min_calls, MAX_SIGNALS_PER_KIND));
         }
     }
+    // many_subjects: every operator, against the median of the operator's center (below).
+    reads.push((SignalKind::ManySubjects, SignalSql::ManySubjects, 1, MAX_OPERATORS));
+    reads.push((SignalKind::ManyCenters, SignalSql::ManyCenters, s.many_centers_min, MAX_SIGNALS_PER_KIND));
     let groups: Vec<Vec<SignalGroup>> = futures::stream::iter(&reads)
         .map(|(_, sql, min, limit)| store.signal_groups(sql, from, to, *min, *limit))
         .buffered(PARALLEL_READS)
@@ -188,8 +189,6 @@ pub async fn find(store: &Store, rules: &SignalRules, from: &str, to: &str) -> R
             });
         }
     }
-    // Kind by kind, as the contract lists them.
-    signals.sort_by_key(|s| s.kind);
     Ok(signals)
 }
 

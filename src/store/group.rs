@@ -61,6 +61,12 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         (Batcher { tx }, task)
     }
 
+    /// Whether the batching task still takes items (it ends with the
+    /// runtime it was started on).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Writes one item; durable when this returns Ok.
     pub async fn submit(&self, item: I) -> Result<O, StoreError> {
         let (reply, rx) = oneshot::channel();

@@ -160,10 +160,8 @@ impl Store {
                 Err(_) => s.claim_values_seen_pooled(client_id, subject, since).await,
             },
             // With the concurrent callers' reads in one query; alone if that is not running.
-            Store::Postgres(s) => match s.seen.read(client_id, subject, since).await {
-                Ok(seen) => Ok(seen),
-                Err(_) => s.claim_values_seen_pooled(client_id, subject, since).await,
-            },
+            Store::Postgres(s) if s.seen.is_running() => s.seen.read(client_id, subject, since).await,
+            Store::Postgres(s) => s.claim_values_seen_pooled(client_id, subject, since).await,
         }
     }
 
@@ -224,6 +222,10 @@ impl SeenReads {
         SeenReads(batcher)
     }
 
+    pub(super) fn is_running(&self) -> bool {
+        self.0.is_running()
+    }
+
     pub(super) async fn read(&self, client_id: &str, subject: &str, since: &str) -> Result<Vec<SeenValue>, StoreError> {
         self.0.submit((client_id.to_owned(), subject.to_owned(), since.to_owned())).await
     }
@@ -234,14 +236,13 @@ async fn read_many(
     items: Vec<(String, String, String)>,
 ) -> Result<Vec<Vec<SeenValue>>, StoreError> {
     use sqlx::Row;
-    let mut columns: [Vec<String>; 3] = Default::default();
     let n = items.len();
+    let (mut clients, mut subjects, mut sinces) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for (client_id, subject, since) in items {
-        columns[0].push(client_id);
-        columns[1].push(subject);
-        columns[2].push(since);
+        clients.push(client_id);
+        subjects.push(subject);
+        sinces.push(since);
     }
-    let [clients, subjects, sinces] = columns;
     let rows = sqlx::query(VALUES_SEEN_MANY).bind(clients).bind(subjects).bind(sinces).fetch_all(pool).await?;
     let mut seen = vec![Vec::new(); n];
     for r in rows {

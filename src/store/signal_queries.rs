@@ -38,13 +38,22 @@ impl SignalSql {
         }
     }
 
-    /// The group column whose values narrow a read of the groups' events
-    /// the most.
-    pub(super) fn narrowing_column(&self) -> &'static str {
+    /// The position in [`GROUP_KEY`] of the group column whose values
+    /// narrow a read of the groups' events the most.
+    pub(super) fn narrowing_column(&self) -> usize {
         match self {
-            SignalSql::ClaimGuessing | SignalSql::ManyCenters => "subject",
-            _ => "operator_id",
+            SignalSql::ClaimGuessing | SignalSql::ManyCenters => 3,
+            _ => 2,
         }
+    }
+
+    /// [`GROUP_KEY`] as a select list: the kind's group columns, NULL for the others.
+    pub(super) fn group_select(&self) -> Vec<String> {
+        let columns = self.group_columns();
+        GROUP_KEY
+            .iter()
+            .map(|c| if columns.contains(c) { c.to_string() } else { format!("CAST(NULL AS TEXT) AS {c}") })
+            .collect()
     }
 
     /// What `distinct` counts: distinct subjects or centers, or calls
@@ -136,10 +145,7 @@ macro_rules! signal_queries {
                 limit: i64,
             ) -> Result<Vec<super::signal_queries::SignalGroup>, StoreError> {
                 let columns = kind.group_columns();
-                let select: Vec<String> = super::signal_queries::GROUP_KEY
-                    .iter()
-                    .map(|c| if columns.contains(c) { c.to_string() } else { "CAST(NULL AS TEXT)".to_owned() })
-                    .collect();
+                let select = kind.group_select();
                 let distinct = kind.distinct();
                 let mut qb: QueryBuilder<$db> = QueryBuilder::new(format!(
                     "SELECT {}, COUNT(*), {distinct}, MIN(at), MAX(at) FROM audit_events \
@@ -179,11 +185,6 @@ macro_rules! signal_queries {
                 if groups.is_empty() {
                     return Ok(Vec::new());
                 }
-                let columns = kind.group_columns();
-                let select: Vec<String> = GROUP_KEY
-                    .iter()
-                    .map(|c| if columns.contains(c) { c.to_string() } else { "CAST(NULL AS TEXT)".to_owned() })
-                    .collect();
                 // One scan of the window through the time index for all the
                 // groups: the first ids of each group by a window function,
                 // narrowed to the groups' values of the most telling column,
@@ -194,13 +195,13 @@ macro_rules! signal_queries {
                     "SELECT {}, id FROM (SELECT {}, id, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY seq) AS rn \
                      FROM audit_events WHERE at >= ",
                     GROUP_KEY.join(", "),
-                    select.iter().zip(GROUP_KEY).map(|(s, c)| format!("{s} AS {c}")).collect::<Vec<_>>().join(", "),
-                    columns.join(", ")
+                    kind.group_select().join(", "),
+                    kind.group_columns().join(", ")
                 ));
                 qb.push_bind(from.to_owned()).push(" AND at < ").push_bind(to.to_owned());
                 kind.push_condition(&mut qb);
-                let narrow = kind.narrowing_column();
-                let index = GROUP_KEY.iter().position(|c| *c == narrow).unwrap_or(0);
+                let index = kind.narrowing_column();
+                let narrow = GROUP_KEY[index];
                 let mut values: Vec<&String> = groups.iter().filter_map(|g| group_key(g)[index]).collect();
                 values.sort_unstable();
                 values.dedup();

@@ -282,41 +282,44 @@
     renderSignals();
   }
 
-  // The centers and the signals are read side by side and each shown when
-  // it comes: on a large log the signals (scans of the window) take longer.
-  async function load() {
-    state.error = null;
+  // The centers of the governorate chosen; shown when they come.
+  async function loadCenters() {
     const governorate = state.governorate;
     const filter = governorate ? `&governorate=${encodeURIComponent(governorate)}` : "";
     const current = () => governorate === state.governorate;
-    const fail = (e) => {
-      if (current()) state.error = e.message;
-    };
     $("inspect").setAttribute("aria-busy", "true");
+    try {
+      const stats = await getJson(`/v1/audit/stats?group_by=center${filter}`);
+      if (!current()) return;
+      // Calls without a center (auditors, SMSC callbacks) are no center's.
+      state.rows = stats.rows.filter((r) => r.group.center_id);
+      if (!governorate) {
+        const codes = new Set(state.rows.map((r) => governorateOf(r.group.center_id)).filter((c) => c));
+        state.governorates = [...codes].sort();
+      }
+    } catch (e) {
+      if (current()) state.error = e.message;
+    }
+    if (current()) $("inspect").removeAttribute("aria-busy");
+    renderAll();
+  }
+
+  // Every signal of the window, shown when they come (on a large log they
+  // take longer than the centers); a governorate is chosen among them here.
+  async function loadSignals() {
     $("signals").setAttribute("aria-busy", "true");
-    const centers = getJson(`/v1/audit/stats?group_by=center${filter}`)
-      .then((stats) => {
-        if (!current()) return;
-        // Calls without a center (auditors, SMSC callbacks) are no center's.
-        state.rows = stats.rows.filter((r) => r.group.center_id);
-        if (!governorate) {
-          const codes = new Set(state.rows.map((r) => governorateOf(r.group.center_id)).filter((c) => c));
-          state.governorates = [...codes].sort();
-        }
-      }, fail)
-      .finally(() => {
-        if (current()) $("inspect").removeAttribute("aria-busy");
-        renderAll();
-      });
-    const signals = getJson("/v1/audit/signals")
-      .then((report) => {
-        if (current()) state.signals = report.signals;
-      }, fail)
-      .finally(() => {
-        if (current()) $("signals").removeAttribute("aria-busy");
-        renderAll();
-      });
-    await Promise.all([centers, signals]);
+    try {
+      state.signals = (await getJson("/v1/audit/signals")).signals;
+    } catch (e) {
+      state.error = e.message;
+    }
+    $("signals").removeAttribute("aria-busy");
+    renderAll();
+  }
+
+  async function load() {
+    state.error = null;
+    await Promise.all([loadCenters(), loadSignals()]);
   }
 
   function init() {
@@ -337,8 +340,8 @@
     });
     $("inspect-refresh").addEventListener("click", load);
     $("inspect-governorate").addEventListener("change", (e) => {
-      Object.assign(state, { governorate: e.target.value, rows: null, center: null, days: null });
-      load();
+      Object.assign(state, { governorate: e.target.value, rows: null, center: null, days: null, error: null });
+      loadCenters();
     });
     document.addEventListener("bawaba:signed-in", load);
     document.addEventListener("bawaba:signed-out", () => {
