@@ -42,6 +42,22 @@ fn live_files(app: &TestApp) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The live files once they stay the same: the store's checkpoint thread
+/// copies committed pages from the WAL into the database file a little after
+/// each commit, which changes the bytes but not the store.
+async fn settled_live_files(app: &TestApp) -> Vec<(String, Vec<u8>)> {
+    let mut last = live_files(app);
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = live_files(app);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the live store's files kept changing with no write");
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
@@ -124,7 +140,7 @@ async fn a_backup_never_overwrites_and_a_bad_destination_leaves_the_store_untouc
     }
     let config = app.cli_config();
     let config = config.to_str().unwrap();
-    let before = live_files(&app);
+    let before = settled_live_files(&app).await;
 
     // An existing output file.
     let dir = tempfile::tempdir().unwrap();

@@ -12,12 +12,14 @@ pub struct SqliteStore {
     pool: SqlitePool,
     turns: super::WriteTurns,
     path: String,
-    busy_timeout: Duration,
-    fsync_each_commit: bool,
+    /// How the connections of the writers that own one are set up.
+    writer: super::sqlite_audit::WriterSettings,
     /// The outbox's accepted messages, on a connection of their own.
     outbox: super::sqlite_outbox::SqliteOutbox,
     /// Read-only connections for point reads on the request path.
     readers: std::sync::Arc<super::sqlite_reads::SqliteReaders>,
+    /// WAL checkpoints off the committing connections (None: SQLite's own).
+    _checkpointer: Option<std::sync::Arc<super::sqlite_checkpoint::Checkpointer>>,
 }
 
 super::receipts::receipt_queries!(SqliteStore, sqlx::sqlite::SqliteRow);
@@ -37,7 +39,11 @@ impl SqliteStore {
     /// Columns compare as bytes (BINARY) unless declared otherwise.
     const BYTE_ORDER: &str = "";
 
-    pub async fn open(path: &str, busy_timeout: Duration, fsync_each_commit: bool) -> Result<Self, StoreError> {
+    pub async fn open(path: &str, settings: &super::StoreOptions) -> Result<Self, StoreError> {
+        let (busy_timeout, fsync_each_commit) = (settings.busy_timeout, settings.fsync_each_commit);
+        // With checkpoints on their own thread no connection of the store
+        // checkpoints at commit (`sqlite_checkpoint`).
+        let autocheckpoint = if settings.background_checkpoints { "0" } else { "1000" };
         if let Some(dir) = std::path::Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
@@ -54,8 +60,7 @@ impl SqliteStore {
             // so it is kept small: 8 connections × 8 MiB bound an export's
             // memory, where 8 × 64 MiB made a long export's heap grow by
             // ~320 MiB. Memory-mapped reads share the OS page cache instead.
-            // (Less frequent WAL checkpoints gained ~10% throughput but doubled
-            // p99 in the benchmark, so the default is kept.)
+            .pragma("wal_autocheckpoint", autocheckpoint)
             .pragma("cache_size", "-8192")
             .pragma("mmap_size", "268435456")
             .pragma("temp_store", "memory");
@@ -66,9 +71,14 @@ impl SqliteStore {
             .await?;
         let turns = super::WriteTurns::default();
         migrate(&pool).await?;
-        let outbox = super::sqlite_outbox::SqliteOutbox::open(path, busy_timeout, fsync_each_commit, turns.clone())?;
+        let writer = super::sqlite_audit::WriterSettings { busy_timeout, fsync_each_commit, autocheckpoint };
+        let outbox = super::sqlite_outbox::SqliteOutbox::open(path, &writer, turns.clone())?;
         let readers = std::sync::Arc::new(super::sqlite_reads::SqliteReaders::new(path));
-        Ok(SqliteStore { pool, turns, path: path.to_owned(), busy_timeout, fsync_each_commit, outbox, readers })
+        let checkpointer = match settings.background_checkpoints {
+            true => Some(std::sync::Arc::new(super::sqlite_checkpoint::Checkpointer::start(path, turns.clone())?)),
+            false => None,
+        };
+        Ok(SqliteStore { pool, turns, path: path.to_owned(), writer, outbox, readers, _checkpointer: checkpointer })
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN
@@ -98,7 +108,7 @@ impl SqliteStore {
 
     /// The audit log's own connection, for the writer thread (see `sqlite_audit`).
     pub fn audit_appender(&self) -> Result<super::SqliteAppender, StoreError> {
-        super::SqliteAppender::open(&self.path, self.busy_timeout, self.fsync_each_commit, self.turns.clone())
+        super::SqliteAppender::open(&self.path, &self.writer, self.turns.clone())
     }
 
     pub async fn probe(&self) -> Result<(), StoreError> {
@@ -144,6 +154,10 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    fn unsynced() -> super::super::StoreOptions {
+        super::super::StoreOptions { fsync_each_commit: false, ..Default::default() }
+    }
+
     /// Before write turns, a claim waited in SQLite's busy handler, which
     /// sleeps and polls, and under a steady audit load it missed every short
     /// gap between commits until its busy timeout ended ("database is locked").
@@ -155,6 +169,7 @@ mod tests {
             busy_timeout: Duration::from_millis(50),
             fsync_each_commit: false,
             max_connections: 4,
+            background_checkpoints: true,
         };
         let store = super::super::Store::open(&url, &options).await.unwrap();
         let sealer = Sealer { key: Arc::new(CheckpointKey::generate().unwrap()), every: 1000 };
@@ -203,7 +218,7 @@ mod tests {
     async fn the_request_path_read_sees_commits_and_does_not_wait_for_a_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db").display().to_string();
-        let store = SqliteStore::open(&path, Duration::from_secs(1), false).await.unwrap();
+        let store = SqliteStore::open(&path, &unsynced()).await.unwrap();
         let seen = |store: &SqliteStore| store.claim_values_seen_now("c1", "29001011300036", "2000-01-01T00:00:00Z");
         assert_eq!(seen(&store).unwrap(), vec![]);
         let mut writer = rusqlite::Connection::open(&path).unwrap();
@@ -226,9 +241,7 @@ mod tests {
     #[tokio::test]
     async fn numbered_placeholders_bind_by_number() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db").display().to_string(), Duration::from_secs(1), false)
-            .await
-            .unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db").display().to_string(), &unsynced()).await.unwrap();
         let (a, b): (String, String) =
             sqlx::query_as("SELECT $2, $1").bind("one").bind("two").fetch_one(&store.pool).await.unwrap();
         assert_eq!((a.as_str(), b.as_str()), ("two", "one"));

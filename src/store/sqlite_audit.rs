@@ -25,15 +25,20 @@ const INSERT_CHECKPOINT: &str =
 const READ_HEAD: &str = "SELECT seq, hash, checkpoint_seq FROM audit_head WHERE id = 1";
 const WRITE_HEAD: &str = "UPDATE audit_head SET seq = ?1, hash = ?2, checkpoint_seq = ?3 WHERE id = 1";
 
+/// How the store's writers that own a connection open it, as the pool's are.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WriterSettings {
+    pub busy_timeout: Duration,
+    pub fsync_each_commit: bool,
+    /// `wal_autocheckpoint`: "0" when the checkpoint thread runs.
+    pub autocheckpoint: &'static str,
+}
+
 /// A connection of a writer that owns it (the audit writer, the outbox's
 /// group commit) to the store's already migrated file, with the same
 /// durability settings as the pool's and a page cache of `cache_mib`.
-pub(super) fn open_writer(
-    path: &str,
-    busy_timeout: Duration,
-    fsync_each_commit: bool,
-    cache_mib: i64,
-) -> Result<Connection, StoreError> {
+pub(super) fn open_writer(path: &str, settings: &WriterSettings, cache_mib: i64) -> Result<Connection, StoreError> {
+    let WriterSettings { busy_timeout, fsync_each_commit, autocheckpoint } = *settings;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -44,6 +49,7 @@ pub(super) fn open_writer(
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", if fsync_each_commit { "FULL" } else { "NORMAL" })?;
     conn.pragma_update(None, "cache_size", -1024 * cache_mib)?;
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)?;
     conn.set_prepared_statement_cache_capacity(8);
     Ok(conn)
 }
@@ -57,14 +63,9 @@ pub struct SqliteAppender {
 impl SqliteAppender {
     /// Opens a second connection to the store's (already migrated) file with
     /// the same durability settings as the pool's.
-    pub(super) fn open(
-        path: &str,
-        busy_timeout: Duration,
-        fsync_each_commit: bool,
-        turns: WriteTurns,
-    ) -> Result<Self, StoreError> {
+    pub(super) fn open(path: &str, settings: &WriterSettings, turns: WriteTurns) -> Result<Self, StoreError> {
         // The writer touches the newest pages of the table and its indexes.
-        let conn = open_writer(path, busy_timeout, fsync_each_commit, 16)?;
+        let conn = open_writer(path, settings, 16)?;
         Ok(SqliteAppender { conn, turns })
     }
 

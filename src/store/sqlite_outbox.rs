@@ -7,11 +7,10 @@
 //! thread with prepared statements, as the audit append does (`sqlite_audit`).
 //! PostgreSQL keeps the shared sqlx query (`sms_queries`).
 
-use super::sqlite_audit::open_writer;
+use super::sqlite_audit::{WriterSettings, open_writer};
 use super::{IdempotencyKey, SmsAccept, SmsMessageRow, StoreError, WriteTurns};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 const OPTED_OUT: &str = "SELECT 1 FROM sms_opt_outs WHERE phone = ?1";
 const INSERT_KEY: &str = "INSERT INTO sms_idempotency (client_id, key, body_hash, message_id, created_at) \
@@ -31,13 +30,8 @@ pub(super) struct SqliteOutbox {
 }
 
 impl SqliteOutbox {
-    pub(super) fn open(
-        path: &str,
-        busy_timeout: Duration,
-        fsync_each_commit: bool,
-        turns: WriteTurns,
-    ) -> Result<Self, StoreError> {
-        let conn = open_writer(path, busy_timeout, fsync_each_commit, 4)?;
+    pub(super) fn open(path: &str, settings: &WriterSettings, turns: WriteTurns) -> Result<Self, StoreError> {
+        let conn = open_writer(path, settings, 4)?;
         Ok(SqliteOutbox { conn: Arc::new(Mutex::new(conn)), turns })
     }
 
