@@ -323,7 +323,78 @@ async fn a_notification_still_queued_when_the_citizen_texts_stop_is_not_sent(bac
     assert_eq!(smsc_messages(&app, "+201001234567").await.len(), 1, "{texts:?}");
 }
 
+/// The outbox's writes after acceptance, at the store (each backend has its
+/// own, one transaction per batch): the SMSC's acceptance moves only a queued
+/// message; a delivery report moves its message, a repeated report is told
+/// apart (so it is not counted twice), an unknown one changes nothing,
+/// and a report that overtakes our record of the send still moves the message.
+async fn the_outbox_records_sends_and_reports_once_each(backend: Backend) {
+    use bawaba::store::{DeliveryEffect, SmsDelivery, SmsMessageRow, SmsSent, Store, StoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = common::test_settings(&dir);
+    let _pg = TestApp::fresh_store(backend, &mut settings).await;
+    let store = Store::open(&settings.store.url, &StoreOptions::default()).await.unwrap();
+    let message = |id: &str| SmsMessageRow {
+        id: id.into(),
+        client_id: "center-demo".into(),
+        kind: "notification".into(),
+        to_e164: "+201001234567".into(),
+        case_ref: Some("SHR-2025-000123".into()),
+        lang: "ar".into(),
+        status_key: Some("received".into()),
+        text: "تم استلام طلبكم".into(),
+        encoding: "ucs2".into(),
+        segments: 1,
+        status: "queued".into(),
+        attempts: 0,
+        created_at: "2026-12-07T10:00:00.000000Z".into(),
+        sent_at: None,
+        delivered_at: None,
+        last_error: None,
+        next_attempt_at: "2026-12-07T10:00:00.000000Z".into(),
+        smsc_id: None,
+    };
+    let (sent_id, overtaken_id) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    store.accept_sms_batch(vec![(None, message(&sent_id)), (None, message(&overtaken_id))]).await.unwrap();
+    let sent = |at: &str| SmsSent { id: sent_id.clone(), smsc_id: "smsc-1".into(), at: at.into(), attempts: 1 };
+    store.sms_record_sent(&[sent("2026-12-07T10:00:01.000000Z")]).await.unwrap();
+    // Once sent, a second record of the send (a retried batch) changes nothing.
+    store.sms_record_sent(&[sent("2026-12-07T10:00:09.000000Z")]).await.unwrap();
+    let report = |id: &str, delivered: bool| SmsDelivery {
+        id: id.into(),
+        delivered,
+        at: "2026-12-07T10:00:02.000000Z".into(),
+        error: (!delivered).then(|| "absent subscriber".into()),
+    };
+    let effects = store
+        .sms_deliveries(&[
+            report(&sent_id, true),
+            report(&sent_id, true),
+            report(&uuid::Uuid::now_v7().to_string(), true),
+            report(&overtaken_id, false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(effects, [DeliveryEffect::Moved, DeliveryEffect::Again, DeliveryEffect::Unknown, DeliveryEffect::Moved]);
+
+    let first = store.sms_message(&sent_id).await.unwrap().unwrap();
+    assert_eq!(first.status, "delivered");
+    assert_eq!((first.attempts, first.smsc_id.as_deref()), (1, Some("smsc-1")));
+    assert_eq!(first.sent_at.as_deref(), Some("2026-12-07T10:00:01.000000Z"));
+    assert_eq!(first.delivered_at.as_deref(), Some("2026-12-07T10:00:02.000000Z"));
+    let history = |rows: Vec<bawaba::store::SmsHistoryRow>| rows.into_iter().map(|h| h.status).collect::<Vec<_>>();
+    // The history keeps each report the SMSC sent, the repeated one too.
+    assert_eq!(history(store.sms_history(&sent_id).await.unwrap()), ["queued", "sent", "delivered", "delivered"]);
+    let second = store.sms_message(&overtaken_id).await.unwrap().unwrap();
+    assert_eq!(second.status, "undelivered");
+    assert_eq!(second.sent_at.as_deref(), Some("2026-12-07T10:00:02.000000Z"), "the report's time stands for the send");
+    assert_eq!(second.last_error.as_deref(), Some("absent subscriber"));
+    assert_eq!(history(store.sms_history(&overtaken_id).await.unwrap()), ["queued", "undelivered"]);
+    assert!(store.sms_message(&uuid::Uuid::now_v7().to_string()).await.unwrap().is_none());
+}
+
 on_both_backends!(
+    the_outbox_records_sends_and_reports_once_each,
     a_notification_is_queued_sent_once_and_delivered,
     the_same_key_and_body_return_the_first_answer_and_another_body_conflicts,
     bad_messages_are_refused_precisely,

@@ -118,6 +118,14 @@ async fn an_old_store_is_migrated_verified_read_and_extended(backend: Backend) {
     assert_eq!(integrity["ok"], true, "{integrity}");
     assert!(integrity["head_seq"].as_i64().unwrap() > OLD_EVENTS, "{integrity}");
 
+    // The old events' whole UTC day is counted from the stats summary, which
+    // a migration of a later release filled from the events already logged.
+    let day = "from=2026-12-03T00:00:00Z&to=2026-12-04T00:00:00Z&group_by=center&action=national_id.verify";
+    let stats: Value = app.get(&format!("/v1/audit/stats?{day}"), &auditor).await.json().await.unwrap();
+    assert_eq!(stats["rows"].as_array().map(Vec::len), Some(1), "{stats}");
+    assert_eq!(stats["rows"][0]["group"]["center_id"], "SHR-ZAG-01", "{stats}");
+    assert_eq!(stats["rows"][0]["outcomes"], json!({"match": 1, "mismatch": 1}), "{stats}");
+
     // An old SMS, with its history.
     let center = app.token("center-demo").await;
     let sms: Value = app.get(&format!("/v1/sms/{}", old_sms_id()), &center).await.json().await.unwrap();

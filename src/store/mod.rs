@@ -441,7 +441,15 @@ impl Store {
     }
 
     pub async fn sms_message(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {
-        dispatch!(self, s => s.sms_message(id).await)
+        match self {
+            // On the calling thread when SQLite lets it (every delivery report
+            // reads its message first), else the pool.
+            Store::Sqlite(s) => match s.sms_message_now(id) {
+                Ok(message) => Ok(message),
+                Err(_) => s.sms_message(id).await,
+            },
+            Store::Postgres(s) => s.sms_message(id).await,
+        }
     }
 
     pub async fn sms_history(&self, id: &str) -> Result<Vec<SmsHistoryRow>, StoreError> {
@@ -486,7 +494,15 @@ impl Store {
     }
 
     pub async fn sms_is_opted_out(&self, phone: &str) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.sms_is_opted_out(phone).await)
+        match self {
+            // On the calling thread when SQLite lets it (the dispatcher asks
+            // before each notification it sends), else the pool.
+            Store::Sqlite(s) => match s.sms_is_opted_out_now(phone) {
+                Ok(out) => Ok(out),
+                Err(_) => s.sms_is_opted_out(phone).await,
+            },
+            Store::Postgres(s) => s.sms_is_opted_out(phone).await,
+        }
     }
 
     /// The latest notifications that reached the SMSC for `phone`, newest first.

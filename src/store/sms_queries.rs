@@ -91,29 +91,6 @@ macro_rules! sms_queries {
                 Ok(due)
             }
 
-            pub async fn sms_record_sent(&self, sent: &[SmsSent]) -> Result<(), StoreError> {
-                let mut tx = self.begin_write().await?;
-                for s in sent {
-                    let done = sqlx::query(
-                        "UPDATE sms_messages SET status = 'sent', smsc_id = $1, sent_at = $2, attempts = $3, \
-                         last_error = NULL WHERE id = $4 AND status = 'queued'",
-                    )
-                    .bind(&s.smsc_id)
-                    .bind(&s.at)
-                    .bind(s.attempts)
-                    .bind(&s.id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1;
-                    if done {
-                        Self::add_history(&mut tx, &s.id, "sent", &s.at, None).await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
             pub async fn sms_mark_retry(
                 &self,
                 id: &str,
@@ -156,43 +133,6 @@ macro_rules! sms_queries {
                 }
                 tx.commit().await?;
                 Ok(failed)
-            }
-
-            pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<DeliveryEffect>, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let mut found = Vec::with_capacity(reports.len());
-                for r in reports {
-                    let status = if r.delivered { "delivered" } else { "undelivered" };
-                    let sql = format!("SELECT status FROM sms_messages WHERE id = $1{}", Self::FOR_UPDATE);
-                    let before: Option<String> =
-                        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&r.id).fetch_optional(&mut *tx).await?;
-                    // A report can overtake our own record of the send (a crash
-                    // between the SMSC's answer and our commit): it moves a
-                    // queued message too.
-                    let delivered_at = r.delivered.then_some(r.at.as_str());
-                    let n = sqlx::query(
-                        "UPDATE sms_messages SET status = $1, delivered_at = COALESCE($2, delivered_at), \
-                         last_error = COALESCE($3, last_error), sent_at = COALESCE(sent_at, $4) WHERE id = $5",
-                    )
-                    .bind(status)
-                    .bind(delivered_at)
-                    .bind(&r.error)
-                    .bind(&r.at)
-                    .bind(&r.id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if n == 1 {
-                        Self::add_history(&mut tx, &r.id, status, &r.at, r.error.as_deref()).await?;
-                    }
-                    found.push(match before {
-                        _ if n != 1 => DeliveryEffect::Unknown,
-                        Some(s) if s == status => DeliveryEffect::Again,
-                        _ => DeliveryEffect::Moved,
-                    });
-                }
-                tx.commit().await?;
-                Ok(found)
             }
 
             pub async fn sms_set_opt_out(&self, phone: &str, out: bool, at: &str) -> Result<(), StoreError> {

@@ -102,6 +102,16 @@ impl SqliteStore {
         self.outbox.accept(items).await
     }
 
+    /// Records that the SMSC took these messages (see `sqlite_outbox`).
+    pub async fn sms_record_sent(&self, sent: &[SmsSent]) -> Result<(), StoreError> {
+        self.outbox.record_sent(sent.to_vec()).await
+    }
+
+    /// Applies delivery reports in one transaction (see `sqlite_outbox`).
+    pub async fn sms_deliveries(&self, reports: &[SmsDelivery]) -> Result<Vec<DeliveryEffect>, StoreError> {
+        self.outbox.deliveries(reports.to_vec()).await
+    }
+
     pub(super) fn readers(&self) -> &super::sqlite_reads::SqliteReaders {
         &self.readers
     }

@@ -98,6 +98,8 @@ mod tests {
     /// The file catches up with the WAL without any commit checkpointing,
     /// and a writer that never pauses still lets the WAL start over.
     #[test]
+    // A plain test thread: there is no async worker to block.
+    #[allow(clippy::disallowed_methods)]
     fn the_thread_copies_the_wal_and_lets_it_start_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db").display().to_string();

@@ -1,14 +1,17 @@
-//! The outbox's group commit on SQLite: accepted messages written on a
-//! connection of its own, a whole batch in one call into SQLite.
+//! The outbox's group commits on SQLite: accepted messages, the SMSC's
+//! acceptances and its delivery reports, written on a connection of their
+//! own, a whole batch in one call into SQLite.
 //!
-//! Through sqlx's pool every statement of the batch (opt-out, idempotency key,
-//! message, history: three or four per message) was a hand-off to sqlx's
-//! connection thread and a wake-up back; here the batch runs on a blocking
-//! thread with prepared statements, as the audit append does (`sqlite_audit`).
-//! PostgreSQL keeps the shared sqlx query (`sms_queries`).
+//! Through sqlx's pool every statement of a batch (opt-out, idempotency key,
+//! message, history: three or four per accepted message; two or three per
+//! sent message and per report) was a hand-off to sqlx's connection thread
+//! and a wake-up back, and an SMS's life took about ten of them; here a batch
+//! runs on a blocking thread with prepared statements, as the audit append
+//! does (`sqlite_audit`). PostgreSQL has its own (`postgres.rs`), in one
+//! transaction per batch likewise.
 
 use super::sqlite_audit::{WriterSettings, open_writer};
-use super::{IdempotencyKey, SmsAccept, SmsMessageRow, StoreError, WriteTurns};
+use super::{DeliveryEffect, IdempotencyKey, SmsAccept, SmsDelivery, SmsMessageRow, SmsSent, StoreError, WriteTurns};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +23,14 @@ const INSERT_MESSAGE: &str = "INSERT INTO sms_messages (id, client_id, kind, to_
      text, encoding, segments, status, attempts, created_at, sent_at, delivered_at, last_error, next_attempt_at, \
      smsc_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 const INSERT_HISTORY: &str = "INSERT INTO sms_history (message_id, status, at, detail) VALUES (?1, 'queued', ?2, NULL)";
+const ADD_HISTORY: &str = "INSERT INTO sms_history (message_id, status, at, detail) VALUES (?1, ?2, ?3, ?4)";
+const RECORD_SENT: &str = "UPDATE sms_messages SET status = 'sent', smsc_id = ?1, sent_at = ?2, attempts = ?3, \
+     last_error = NULL WHERE id = ?4 AND status = 'queued'";
+const READ_STATUS: &str = "SELECT status FROM sms_messages WHERE id = ?1";
+// A report can overtake our own record of the send (a crash between the
+// SMSC's answer and our commit): it moves a queued message too.
+const RECORD_DELIVERY: &str = "UPDATE sms_messages SET status = ?1, delivered_at = COALESCE(?2, delivered_at), \
+     last_error = COALESCE(?3, last_error), sent_at = COALESCE(sent_at, ?4) WHERE id = ?5";
 
 /// The outbox writer's connection. The group commit runs one batch at a time,
 /// so the lock is never contended; it only makes the connection `Sync`.
@@ -35,25 +46,108 @@ impl SqliteOutbox {
         Ok(SqliteOutbox { conn: Arc::new(Mutex::new(conn)), turns })
     }
 
-    /// Accepts a batch in one transaction, off the async workers.
+    /// Runs `write` in one transaction at this process's write turn, on a
+    /// blocking thread (off the async workers); committed when it returns Ok.
+    async fn in_transaction<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = this.turns.blocking_take();
+            let mut conn = this.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let done = write(&tx)?;
+            tx.commit()?;
+            Ok(done)
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable)?
+    }
+
+    /// Accepts a batch in one transaction.
     pub(super) async fn accept(
         &self,
         items: Vec<(Option<IdempotencyKey>, SmsMessageRow)>,
     ) -> Result<Vec<SmsAccept>, StoreError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.accept_now(&items)).await.map_err(|_| StoreError::Unavailable)?
+        self.in_transaction(move |tx| items.iter().map(|(key, m)| accept_one(tx, key.as_ref(), m)).collect()).await
     }
 
-    fn accept_now(&self, items: &[(Option<IdempotencyKey>, SmsMessageRow)]) -> Result<Vec<SmsAccept>, StoreError> {
-        let _turn = self.turns.blocking_take();
-        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for (key, m) in items {
-            outcomes.push(accept_one(&tx, key.as_ref(), m)?);
-        }
-        tx.commit()?;
-        Ok(outcomes)
+    /// Records that the SMSC took these messages (those still queued).
+    pub(super) async fn record_sent(&self, sent: Vec<SmsSent>) -> Result<(), StoreError> {
+        self.in_transaction(move |tx| {
+            for s in &sent {
+                let moved = tx.prepare_cached(RECORD_SENT)?.execute(params![s.smsc_id, s.at, s.attempts, s.id])? == 1;
+                if moved {
+                    tx.prepare_cached(ADD_HISTORY)?.execute(params![s.id, "sent", s.at, None::<&str>])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Applies delivery reports; what each did.
+    pub(super) async fn deliveries(&self, reports: Vec<SmsDelivery>) -> Result<Vec<DeliveryEffect>, StoreError> {
+        self.in_transaction(move |tx| {
+            let mut found = Vec::with_capacity(reports.len());
+            for r in &reports {
+                let status = if r.delivered { "delivered" } else { "undelivered" };
+                let before: Option<String> =
+                    tx.prepare_cached(READ_STATUS)?.query_row(params![r.id], |row| row.get(0)).optional()?;
+                let delivered_at = r.delivered.then_some(r.at.as_str());
+                let moved =
+                    tx.prepare_cached(RECORD_DELIVERY)?.execute(params![status, delivered_at, r.error, r.at, r.id])?;
+                if moved == 1 {
+                    tx.prepare_cached(ADD_HISTORY)?.execute(params![r.id, status, r.at, r.error])?;
+                }
+                found.push(match before {
+                    _ if moved != 1 => DeliveryEffect::Unknown,
+                    Some(s) if s == status => DeliveryEffect::Again,
+                    _ => DeliveryEffect::Moved,
+                });
+            }
+            Ok(found)
+        })
+        .await
+    }
+}
+
+impl super::sqlite::SqliteStore {
+    /// [`super::Store::sms_is_opted_out`] on the calling thread (see `sqlite_reads`).
+    pub(super) fn sms_is_opted_out_now(&self, phone: &str) -> Result<bool, StoreError> {
+        self.readers().read(|conn| conn.prepare_cached(OPTED_OUT)?.exists(params![phone]))
+    }
+
+    /// [`super::Store::sms_message`] on the calling thread (see `sqlite_reads`).
+    pub(super) fn sms_message_now(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {
+        self.readers().read(|conn| {
+            let sql = format!("SELECT {} FROM sms_messages WHERE id = ?1", super::queries::SMS_COLUMNS);
+            conn.prepare_cached(&sql)?
+                .query_row(params![id], |r| {
+                    Ok(SmsMessageRow {
+                        id: r.get(0)?,
+                        client_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        to_e164: r.get(3)?,
+                        case_ref: r.get(4)?,
+                        lang: r.get(5)?,
+                        status_key: r.get(6)?,
+                        text: r.get(7)?,
+                        encoding: r.get(8)?,
+                        segments: r.get(9)?,
+                        status: r.get(10)?,
+                        attempts: r.get(11)?,
+                        created_at: r.get(12)?,
+                        sent_at: r.get(13)?,
+                        delivered_at: r.get(14)?,
+                        last_error: r.get(15)?,
+                        next_attempt_at: r.get(16)?,
+                        smsc_id: r.get(17)?,
+                    })
+                })
+                .optional()
+        })
     }
 }
 
