@@ -4,29 +4,37 @@
 //! `HISTORY_ORDER`, `SKIP_LOCKED`) they share. Expanded beside
 //! `shared_queries!`, whose imports it uses.
 
+/// An [`SmsMessageRow`](super::SmsMessageRow) from a row of `SMS_COLUMNS`,
+/// read with `$row.$get(i)?` (sqlx's `try_get`, rusqlite's `get`).
+macro_rules! sms_row {
+    ($row:ident, $get:ident) => {
+        super::SmsMessageRow {
+            id: $row.$get(0)?,
+            client_id: $row.$get(1)?,
+            kind: $row.$get(2)?,
+            to_e164: $row.$get(3)?,
+            case_ref: $row.$get(4)?,
+            lang: $row.$get(5)?,
+            status_key: $row.$get(6)?,
+            text: $row.$get(7)?,
+            encoding: $row.$get(8)?,
+            segments: $row.$get(9)?,
+            status: $row.$get(10)?,
+            attempts: $row.$get(11)?,
+            created_at: $row.$get(12)?,
+            sent_at: $row.$get(13)?,
+            delivered_at: $row.$get(14)?,
+            last_error: $row.$get(15)?,
+            next_attempt_at: $row.$get(16)?,
+            smsc_id: $row.$get(17)?,
+        }
+    };
+}
+
 macro_rules! sms_queries {
     ($store:ty, $db:ty, $row:ty) => {
         fn row_to_sms(r: &$row) -> Result<SmsMessageRow, StoreError> {
-            Ok(SmsMessageRow {
-                id: r.try_get(0)?,
-                client_id: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                to_e164: r.try_get(3)?,
-                case_ref: r.try_get(4)?,
-                lang: r.try_get(5)?,
-                status_key: r.try_get(6)?,
-                text: r.try_get(7)?,
-                encoding: r.try_get(8)?,
-                segments: r.try_get(9)?,
-                status: r.try_get(10)?,
-                attempts: r.try_get(11)?,
-                created_at: r.try_get(12)?,
-                sent_at: r.try_get(13)?,
-                delivered_at: r.try_get(14)?,
-                last_error: r.try_get(15)?,
-                next_attempt_at: r.try_get(16)?,
-                smsc_id: r.try_get(17)?,
-            })
+            Ok(super::sms_queries::sms_row!(r, try_get))
         }
 
         impl $store {
@@ -180,4 +188,4 @@ macro_rules! sms_queries {
     };
 }
 
-pub(super) use sms_queries;
+pub(super) use {sms_queries, sms_row};

@@ -123,30 +123,7 @@ impl super::sqlite::SqliteStore {
     pub(super) fn sms_message_now(&self, id: &str) -> Result<Option<SmsMessageRow>, StoreError> {
         self.readers().read(|conn| {
             let sql = format!("SELECT {} FROM sms_messages WHERE id = ?1", super::queries::SMS_COLUMNS);
-            conn.prepare_cached(&sql)?
-                .query_row(params![id], |r| {
-                    Ok(SmsMessageRow {
-                        id: r.get(0)?,
-                        client_id: r.get(1)?,
-                        kind: r.get(2)?,
-                        to_e164: r.get(3)?,
-                        case_ref: r.get(4)?,
-                        lang: r.get(5)?,
-                        status_key: r.get(6)?,
-                        text: r.get(7)?,
-                        encoding: r.get(8)?,
-                        segments: r.get(9)?,
-                        status: r.get(10)?,
-                        attempts: r.get(11)?,
-                        created_at: r.get(12)?,
-                        sent_at: r.get(13)?,
-                        delivered_at: r.get(14)?,
-                        last_error: r.get(15)?,
-                        next_attempt_at: r.get(16)?,
-                        smsc_id: r.get(17)?,
-                    })
-                })
-                .optional()
+            conn.prepare_cached(&sql)?.query_row(params![id], |r| Ok(super::sms_queries::sms_row!(r, get))).optional()
         })
     }
 }
