@@ -3,8 +3,9 @@
 //! By default SQLite checkpoints from the connection that commits: the commit
 //! that takes the WAL past 1,000 pages copies them into the database file and
 //! syncs it before it returns, so every few audit batches one commit, and every
-//! request waiting on it, also pays for a checkpoint (in the writer's floor it
-//! was most of the `pwrite` time and the long tail of the commit times). Here
+//! request waiting on it, also pays for a checkpoint (the writer's floor, the
+//! same transaction on one thread, ran 1.4–1.5× faster without that:
+//! BENCHMARKS.md, "WAL checkpoints off the commits"). Here
 //! the store's connections never checkpoint (`wal_autocheckpoint = 0`) and this
 //! thread does, every [`INTERVAL`], with a PASSIVE checkpoint: SQLite lets one
 //! checkpointer copy frames into the file while writers go on appending to the
