@@ -50,7 +50,8 @@ pub(super) fn open_writer(path: &str, settings: &WriterSettings, cache_mib: i64)
     conn.pragma_update(None, "synchronous", if fsync_each_commit { "FULL" } else { "NORMAL" })?;
     conn.pragma_update(None, "cache_size", -1024 * cache_mib)?;
     conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)?;
-    conn.set_prepared_statement_cache_capacity(8);
+    // Room for every statement of its writer (the outbox's are nine).
+    conn.set_prepared_statement_cache_capacity(16);
     Ok(conn)
 }
 
