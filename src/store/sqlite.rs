@@ -75,7 +75,9 @@ impl SqliteStore {
         let outbox = super::sqlite_outbox::SqliteOutbox::open(path, &writer, turns.clone())?;
         let readers = std::sync::Arc::new(super::sqlite_reads::SqliteReaders::new(path));
         let checkpointer = match settings.background_checkpoints {
-            true => Some(std::sync::Arc::new(super::sqlite_checkpoint::Checkpointer::start(path, turns.clone())?)),
+            true => {
+                Some(std::sync::Arc::new(super::sqlite_checkpoint::Checkpointer::start(path, &writer, turns.clone())?))
+            }
             false => None,
         };
         Ok(SqliteStore { pool, turns, path: path.to_owned(), writer, outbox, readers, _checkpointer: checkpointer })

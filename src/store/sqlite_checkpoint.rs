@@ -22,8 +22,9 @@
 //! Durability does not depend on any of this: a commit is synced in the WAL
 //! (`synchronous = FULL`) before it returns, whenever its pages reach the file.
 
+use super::sqlite_audit::{WriterSettings, open_writer};
 use super::{StoreError, WriteTurns};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -41,14 +42,11 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts checkpointing the (already migrated, WAL-mode) file at `path`.
-    pub(super) fn start(path: &str, turns: WriteTurns) -> Result<Checkpointer, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "cache_size", -1024)?;
+    /// Starts checkpointing the (already migrated, WAL-mode) file at `path`,
+    /// on a connection set up as the store's other writers' are (the same
+    /// `synchronous`, which decides how a checkpoint syncs the file).
+    pub(super) fn start(path: &str, settings: &WriterSettings, turns: WriteTurns) -> Result<Checkpointer, StoreError> {
+        let conn = open_writer(path, settings, 1)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
@@ -109,7 +107,9 @@ mod tests {
         writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         writer.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         let turns = WriteTurns::default();
-        let _checkpointer = Checkpointer::start(&path, turns.clone()).unwrap();
+        let settings =
+            WriterSettings { busy_timeout: Duration::from_secs(1), fsync_each_commit: true, autocheckpoint: "0" };
+        let _checkpointer = Checkpointer::start(&path, &settings, turns.clone()).unwrap();
         let mut largest = 0;
         // ~52 MiB of commits, well past CATCH_UP_FRAMES, with no pause.
         for _ in 0..1600 {
