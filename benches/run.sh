@@ -81,9 +81,11 @@ for f in ids companies properties; do split_half "$WORK/$f"; done
 # The REST baseline needs the office and number as path segments.
 sed 's#|#/registrations/#' "$WORK/companies-a" >"$WORK/companies-a-path"
 
-# CPU time (user + system, clock ticks) of the given processes and their children's threads.
+# CPU time (user + system, clock ticks) of the given processes' threads. A
+# thread's name may hold spaces ("actix-server worker 0"): the fields are
+# counted after the name's closing parenthesis (utime and stime are then 12, 13).
 cpu_ticks() { local t=0 p; for p in "$@"; do for s in /proc/"$p"/task/*/stat; do
-  t=$((t + $(awk '{print $14 + $15}' "$s" 2>/dev/null || echo 0))); done; done; echo "$t"; }
+  t=$((t + $(sed 's/^.*) //' "$s" 2>/dev/null | awk '{print $12 + $13}' || echo 0))); done; done; echo "$t"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 run() { # name connections url [env...]; CPU_PIDS: the server processes whose CPU is counted
   local name=$1 conns=$2 url=$3; shift 3

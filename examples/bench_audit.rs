@@ -14,16 +14,19 @@
 //!     [--pg URL]... [--no-pg] [--dir DIR] [--without-summary]
 //! ```
 //!
-//! `--without-summary` measures every store a second time with the stats
-//! summary's triggers dropped (`store::audit_summary`): the writer as it was
-//! before the summary, a variant that exists only here, never a setting.
+//! `--without-summary` measures every PostgreSQL store a second time with the
+//! stats summary's triggers dropped (`store::audit_summary`): the writer as it
+//! was before the summary, a variant that exists only here, never a setting.
+//! (SQLite's appender adds each batch to the summary itself; `--floor` shows
+//! what that costs.)
 //!
 //! `--floor` measures instead what the SQLite store's transaction itself
 //! takes, with no writer, channel or task around it: one thread calls the
 //! product's `SqliteAppender::append` (the audit writer's own transaction)
 //! with ready-made batches of 32 and 256 events, timing only the calls; then
-//! the same without the summary's triggers, without the secondary indexes
-//! too, and with `synchronous = NORMAL` (variants that exist only here). It
+//! the same with the summary kept by a row trigger (as before migration 10),
+//! without the summary, without the secondary indexes too, and with
+//! `synchronous = NORMAL` (variants that exist only here). It
 //! is the ceiling of any writer in front of this schema on this disk.
 //!
 //! `--pg URL` names a PostgreSQL server (default: `$BAWABA_BENCH_DATABASE_URL`,
@@ -227,22 +230,23 @@ impl ScratchDb {
     }
 }
 
-/// The stats summary's triggers, dropped (the variant without the summary).
+/// PostgreSQL's summary triggers, dropped (the variant without the summary).
 async fn drop_summary_triggers(url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
-    if url.starts_with("sqlite") {
-        let mut conn = sqlx::SqliteConnection::connect(url).await?;
-        sqlx::raw_sql("DROP TRIGGER audit_summary_add; DROP TRIGGER audit_summary_remove").execute(&mut conn).await?;
-        conn.close().await?;
-    } else {
-        let mut conn = sqlx::PgConnection::connect(url).await?;
-        sqlx::raw_sql(
-            "DROP TRIGGER audit_summary_add ON audit_events; DROP TRIGGER audit_summary_remove ON audit_events",
-        )
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::raw_sql("DROP TRIGGER audit_summary_add ON audit_events; DROP TRIGGER audit_summary_remove ON audit_events")
         .execute(&mut conn)
         .await?;
-        conn.close().await?;
-    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// SQL run on a SQLite store's file before a floor variant.
+async fn sqlite_sql(url: &str, sql: String) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    conn.close().await?;
     Ok(())
 }
 
@@ -357,10 +361,12 @@ async fn main() -> anyhow::Result<()> {
         let variants: &[bool] = if args.without_summary { &[true, false] } else { &[true] };
         for (v, &summary) in variants.iter().enumerate() {
             let suffix = if summary { "" } else { ", without the stats summary (bench only)" };
-            eprintln!("  {tasks} appenders: SQLite{suffix}");
-            let url = format!("sqlite://{}", dir.path().join(format!("audit-{i}-{v}.db")).display());
-            let sqlite = real(&url, tasks, args.seconds, summary).await?;
-            print_row(&format!("SQLite (file, synchronous=FULL){suffix}"), tasks, &sqlite, &base);
+            if summary {
+                eprintln!("  {tasks} appenders: SQLite");
+                let url = format!("sqlite://{}", dir.path().join(format!("audit-{i}-{v}.db")).display());
+                let sqlite = real(&url, tasks, args.seconds, summary).await?;
+                print_row("SQLite (file, synchronous=FULL)", tasks, &sqlite, &base);
+            }
             for server in &args.pg {
                 eprintln!(
                     "  {tasks} appenders: PostgreSQL at {}{suffix}",
@@ -401,6 +407,8 @@ enum Stripped {
     Nothing,
     /// The WAL checkpoints of the commits themselves, not of their own thread.
     Checkpoints,
+    /// The summary kept by a row trigger, one upsert per event (as before).
+    RowTrigger,
     Summary,
     /// These secondary indexes too.
     Indexes(&'static [&'static str]),
@@ -421,7 +429,8 @@ async fn floor(dir: &std::path::Path, seconds: Duration) -> anyhow::Result<()> {
             Stripped::Checkpoints,
             true,
         ),
-        ("without the stats summary's triggers", Stripped::Summary, true),
+        ("the stats summary by a row trigger, an upsert per event (before migration 10)", Stripped::RowTrigger, true),
+        ("without the stats summary", Stripped::Summary, true),
         ("without the summary and the subject index", Stripped::Indexes(&["subject"]), true),
         ("without the summary and the client, operator and center indexes", Stripped::Indexes(&SECONDARY[1..4]), true),
         ("without the summary and the five secondary indexes", Stripped::Indexes(&SECONDARY), true),
@@ -436,20 +445,18 @@ async fn floor(dir: &std::path::Path, seconds: Duration) -> anyhow::Result<()> {
                 ..StoreOptions::default()
             };
             let store = Store::open(&url, &options).await?;
-            if !matches!(stripped, Stripped::Nothing | Stripped::Checkpoints) {
-                drop_summary_triggers(&url).await?;
+            if stripped == Stripped::RowTrigger {
+                sqlite_sql(&url, bawaba::store::audit_summary::SQLITE_ROW_TRIGGER.into()).await?;
             }
             if let Stripped::Indexes(indexes) = stripped {
-                use sqlx::Connection;
-                let mut conn = sqlx::SqliteConnection::connect(&url).await?;
-                for index in indexes {
-                    let sql = format!("DROP INDEX audit_events_{index}");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
-                }
-                conn.close().await?;
+                let drops: Vec<String> = indexes.iter().map(|i| format!("DROP INDEX audit_events_{i};")).collect();
+                sqlite_sql(&url, drops.concat()).await?;
             }
             let Store::Sqlite(sqlite) = &store else { unreachable!("a sqlite:// URL") };
             let mut appender = sqlite.audit_appender()?;
+            if !matches!(stripped, Stripped::Nothing | Stripped::Checkpoints) {
+                appender = appender.without_summary_for_benchmarks();
+            }
             let sealer = Sealer { key: Arc::new(CheckpointKey::generate()?), every: 1000 };
             let (events, took, commits) = std::thread::scope(|scope| {
                 scope

@@ -194,17 +194,16 @@ async fn the_migration_backfills_a_log_written_before_it(backend: Backend) {
     append(&store, 0..700).await;
     drop(store);
     // The store as it was before the summary's migration.
-    let version = if backend == Backend::Sqlite { 8 } else { 5 };
+    // (On SQLite also migration 10, which drops the row trigger 8 makes again.)
+    let versions = if backend == Backend::Sqlite { "8, 10" } else { "5" };
     let undo = match backend {
-        Backend::Sqlite => {
-            "DROP TRIGGER audit_summary_add; DROP TRIGGER audit_summary_remove; DROP TABLE audit_summary;"
-        }
+        Backend::Sqlite => "DROP TRIGGER audit_summary_remove; DROP TABLE audit_summary;",
         Backend::Postgres => {
             "DROP TRIGGER audit_summary_add ON audit_events; DROP TRIGGER audit_summary_remove ON audit_events; \
              DROP FUNCTION audit_summary_add(); DROP FUNCTION audit_summary_remove(); DROP TABLE audit_summary;"
         }
     };
-    run_sql(&url, &format!("{undo} DELETE FROM schema_migrations WHERE version = {version};")).await;
+    run_sql(&url, &format!("{undo} DELETE FROM schema_migrations WHERE version IN ({versions});")).await;
     let store = open(&url).await;
     assert_eq!(totals(&url).await.1, 700);
     append(&store, 700..800).await;

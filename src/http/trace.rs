@@ -22,11 +22,15 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Random ids from the thread's CSPRNG (ChaCha, seeded from the OS), not a
+/// `getrandom` system call per id: two ids per request were two of its
+/// four calls into the kernel for randomness.
 fn random_hex(bytes: usize) -> String {
+    use rand::Rng;
     let mut buf = vec![0u8; bytes];
-    if getrandom::fill(&mut buf).is_err() || buf.iter().all(|b| *b == 0) {
-        // Never all zeros (invalid): fall back on a UUID's randomness.
-        buf = uuid::Uuid::new_v4().as_bytes()[..bytes].to_vec();
+    // Never all zeros (an invalid id).
+    while buf.iter().all(|b| *b == 0) {
+        rand::rng().fill_bytes(&mut buf);
     }
     hex::encode(buf)
 }

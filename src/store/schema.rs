@@ -178,10 +178,12 @@ CREATE TABLE claim_hash_key (
     key  TEXT NOT NULL
 );
 "#,
-    ), // The stats' summary, kept by triggers (see `audit_summary`).
+    ), // The stats' summary (see `audit_summary`).
     (8, super::audit_summary::SQLITE_MIGRATION),
     // One row per distinct mismatching value (see `guess_queries`).
     (9, super::guess_queries::MIGRATION),
+    // The summary added per batch by the appender, not per row by a trigger.
+    (10, super::audit_summary::SQLITE_BATCHES_MIGRATION),
 ];
 
 /// The PostgreSQL schema: the same tables, with 64-bit integers and a
