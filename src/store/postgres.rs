@@ -305,7 +305,7 @@ impl PgStore {
     /// The database's collation may order text otherwise (migration 6 indexes this order).
     const BYTE_ORDER: &str = r#" COLLATE "C""#;
     /// Its statement trigger adds every insert to the summary.
-    const SUMMARY_OF_BATCH: Option<&str> = None;
+    const SUMMARY_UPSERT: Option<&str> = None;
 
     pub async fn open(url: &str, acquire_timeout: Duration, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("bawaba");

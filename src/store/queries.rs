@@ -9,8 +9,8 @@
 //! - `HISTORY_ORDER`: insertion order of `sms_history`,
 //! - `BYTE_ORDER`: how a text comparison asks for byte order (PostgreSQL's
 //!   own order follows the database's collation),
-//! - `SUMMARY_OF_BATCH`: the statement that adds an appended batch to the
-//!   stats summary where no trigger does (SQLite),
+//! - `SUMMARY_UPSERT`: the statement that adds a batch's counts to the stats
+//!   summary where no trigger does (SQLite),
 //! - `begin_write()`: a transaction that writes.
 //!
 //! Values are always bound, never spliced; only constant column lists and
@@ -207,8 +207,18 @@ macro_rules! shared_queries {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
-                if let Some(sql) = Self::SUMMARY_OF_BATCH {
-                    sqlx::query(sql).bind(sealed[0].seq).bind(last.seq).execute(&mut *tx).await?;
+                if let Some(sql) = Self::SUMMARY_UPSERT {
+                    for c in super::audit_summary::count_batch(&sealed) {
+                        let mut q = sqlx::query(sql);
+                        for k in c.key {
+                            q = q.bind(k);
+                        }
+                        q = q.bind(c.n).bind(c.max_ms);
+                        for b in c.buckets {
+                            q = q.bind(b);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
                 }
                 let receipts: Vec<_> = events.iter().filter_map(|e| e.receipt.as_ref()).collect();
                 for chunk in receipts.chunks(1000) {

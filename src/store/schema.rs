@@ -357,3 +357,45 @@ CREATE TABLE claim_hash_key (
     // One row per distinct mismatching value (see `guess_queries`).
     (7, super::guess_queries::MIGRATION),
 ];
+
+#[cfg(test)]
+mod tests {
+    use sha2::Digest;
+
+    /// An applied migration is never edited (a store that applied it would
+    /// keep the old text's effect): each text is pinned by its SHA-256. A new
+    /// migration adds its hash here; a changed hash is a mistake.
+    #[test]
+    fn applied_migrations_keep_their_text() {
+        const SQLITE_PINNED: &[&str] = &[
+            "53cfc854f06164444e1a1c8b03e52cd063ccb83b1cdad821f791f45b247e77af",
+            "02575c74edea48415a293b8ebef4adfe98ceac4b705361aad0bc6ae34331054d",
+            "87547cee3d9c223983d7bd5632d9a6202e2f1b98aa866f434e0dd038779f7dcc",
+            "8d621351356128487922d8905c5d0876780b603ca7c1066ab95f360a27a6f26a",
+            "38a3fb6b3a86b4a6428d8e3985a70ff024f2f2c43963b963af91328a99b73393",
+            "b0093cf48ef1c6bd070bd08ef86b95998af459482caa22e228361cdab8babefd",
+            "1ed6596e2e8494c7fe5fec5a384c71d2b191c1cc889951c6d676b506eaedd63d",
+            "cc8e38f8bffae0989521d39ef0be1845105697f00f790416c7ac50b126541506",
+            "873f87b9346c929fc09cf6a3d3952ca01b19f771b0b4eb8d5d6a9c2f48c9f729",
+            "f6e09a3bd77af73cc45f0db1339f0fd32db2e93c74015323feda583221739a5a",
+        ];
+        const POSTGRES_PINNED: &[&str] = &[
+            "6c222fd3ddb629efcd35dbf89156c2e279802d6e2b1e09e5c035e2655b665fb6",
+            "38a3fb6b3a86b4a6428d8e3985a70ff024f2f2c43963b963af91328a99b73393",
+            "b0093cf48ef1c6bd070bd08ef86b95998af459482caa22e228361cdab8babefd",
+            "cdb79bbbf4f67a7a6cdd15a8d28f520b9e02c0c3b951fc410e03d1d25d6659d1",
+            "37e0fa37b37d6b7165937b566212a27b140edd1ab56c75cecf9c64f54b53aaff",
+            "fb437b397803513ce3c549d00958bcdedd594c7bfefbfb734a665ce0ef8d2f46",
+            "873f87b9346c929fc09cf6a3d3952ca01b19f771b0b4eb8d5d6a9c2f48c9f729",
+        ];
+        for (store, migrations, pinned) in
+            [("SQLite", super::SQLITE, SQLITE_PINNED), ("PostgreSQL", super::POSTGRES, POSTGRES_PINNED)]
+        {
+            assert_eq!(migrations.len(), pinned.len(), "{store}: a migration without its pinned hash");
+            for ((version, sql), expected) in migrations.iter().zip(pinned) {
+                let found = hex::encode(sha2::Sha256::digest(sql.as_bytes()));
+                assert_eq!(&found, expected, "{store} migration {version} changed: add a migration instead");
+            }
+        }
+    }
+}

@@ -39,7 +39,7 @@ impl SqliteStore {
     /// Columns compare as bytes (BINARY) unless declared otherwise.
     const BYTE_ORDER: &str = "";
     /// No statement trigger: the events' writer adds a batch to the summary.
-    const SUMMARY_OF_BATCH: Option<&str> = Some(super::audit_summary::ADD_BATCH);
+    const SUMMARY_UPSERT: Option<&str> = Some(super::audit_summary::UPSERT_COUNTS);
 
     pub async fn open(path: &str, settings: &super::StoreOptions) -> Result<Self, StoreError> {
         let (busy_timeout, fsync_each_commit) = (settings.busy_timeout, settings.fsync_each_commit);

@@ -9,7 +9,7 @@
 //!
 //! The transaction is the same as everywhere else: the head is read under the
 //! write lock (`BEGIN IMMEDIATE`), the batch is sealed after it, the events,
-//! the receipts they issued, their stats summary (`audit_summary::ADD_BATCH`),
+//! the receipts they issued, their stats summary (`audit_summary::count_batch`),
 //! a checkpoint when one is due and the new head are written, and the commit
 //! returns only when SQLite has synced (`synchronous = FULL` by default).
 
@@ -125,8 +125,15 @@ impl SqliteAppender {
             }
         }
         if self.summary {
-            let first = sealed[0].seq;
-            tx.prepare_cached(super::audit_summary::ADD_BATCH)?.execute(params![first, last.seq])?;
+            let mut upsert = tx.prepare_cached(super::audit_summary::UPSERT_COUNTS)?;
+            for c in super::audit_summary::count_batch(&sealed) {
+                let [day, center, client, operator, action, outcome, cache] = c.key;
+                let [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11] = c.buckets;
+                upsert.execute(params![
+                    day, center, client, operator, action, outcome, cache, c.n, c.max_ms, b0, b1, b2, b3, b4, b5, b6,
+                    b7, b8, b9, b10, b11
+                ])?;
+            }
         }
         let mut checkpoint_seq = head.checkpoint_seq;
         if last.seq - head.checkpoint_seq >= sealer.every {
