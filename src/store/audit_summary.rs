@@ -428,31 +428,28 @@ mod tests {
 
     #[test]
     fn a_batch_is_counted_once_per_key_with_its_buckets() {
-        use crate::audit::{Action, AuditEvent, CacheUse};
-        let event = |at: &str, operator: Option<&str>, ms: u64| AuditEvent {
-            id: String::new(),
-            seq: 0,
+        use crate::audit::{Action, CacheUse, NewEvent};
+        let event = |at: &str, operator: Option<&str>, ms: u64| NewEvent {
             at: at.into(),
             client_id: Some("center-demo".into()),
             center_id: Some("SHR-ZAG-01".into()),
             operator_id: operator.map(Into::into),
-            action: Action::NationalIdVerify,
-            subject: None,
-            purpose: None,
-            case_ref: None,
+            action: Some(Action::NationalIdVerify),
             outcome: "match".into(),
-            http_status: 200,
-            cache: CacheUse::Hit,
+            cache: Some(CacheUse::Hit),
             duration_ms: ms,
-            prev_hash: String::new(),
-            hash: String::new(),
+            ..NewEvent::default()
         };
-        let batch = [
-            event("2026-12-07T23:59:59.999999Z", Some("EMP-1"), 1),
-            event("2026-12-07T23:59:59.999999Z", Some("EMP-1"), 7000),
-            event("2026-12-08T00:00:00.000001Z", Some("EMP-1"), 3),
-            event("2026-12-07T12:00:00.000000Z", None, 2),
-        ];
+        let genesis = crate::store::ChainHead { seq: 0, hash: "0".repeat(64), checkpoint_seq: 0 };
+        let batch = crate::audit::seal(
+            &genesis,
+            &[
+                event("2026-12-07T23:59:59.999999Z", Some("EMP-1"), 1),
+                event("2026-12-07T23:59:59.999999Z", Some("EMP-1"), 7000),
+                event("2026-12-08T00:00:00.000001Z", Some("EMP-1"), 3),
+                event("2026-12-07T12:00:00.000000Z", None, 2),
+            ],
+        );
         let counts = count_batch(&batch);
         let keys: Vec<_> = counts.iter().map(|c| (c.key[0], c.key[3])).collect();
         assert_eq!(keys, [("2026-12-07", "EMP-1"), ("2026-12-08", "EMP-1"), ("2026-12-07", "")]);
