@@ -364,7 +364,7 @@ async fn main() -> anyhow::Result<()> {
             if summary {
                 eprintln!("  {tasks} appenders: SQLite");
                 let url = format!("sqlite://{}", dir.path().join(format!("audit-{i}-{v}.db")).display());
-                let sqlite = real(&url, tasks, args.seconds, summary).await?;
+                let sqlite = real(&url, tasks, args.seconds, true).await?;
                 print_row("SQLite (file, synchronous=FULL)", tasks, &sqlite, &base);
             }
             for server in &args.pg {

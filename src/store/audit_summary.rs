@@ -12,8 +12,8 @@
 //! row triggers, one upsert per event, which cost a sixth of a commit; there
 //! the appenders count the batch they insert ([`count_batch`]) and upsert
 //! each key once ([`UPSERT_COUNTS`]) in its transaction (migration 10 drops
-//! the row trigger of migration 8). On both, a trigger takes the archive's deletes
-//! away.
+//! the row trigger of migration 8). On both, a trigger takes the archive's
+//! deletes away.
 //! Columns that may be null in the events are `''` here (the key of a
 //! unique index cannot hold nulls); no center, client or operator ID is
 //! empty.
